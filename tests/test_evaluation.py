@@ -1,0 +1,290 @@
+"""OTB OPE metrics, run_sequence and evaluate() on duck-typed fake sequences and trackers."""
+from __future__ import annotations
+
+import json
+import time
+
+import numpy as np
+import pytest
+
+from metartt_lite.evaluation import (
+    ERROR_THRESHOLDS, IOU_THRESHOLDS, auc, evaluate, format_table, load_results, precision_at,
+    precision_curve, run_sequence, sequence_metrics, success_curve,
+)
+from metartt_lite.utils import MetaRTTError
+
+
+# ------------------------------------------------------------------------------------------- fakes
+class FakeSequence:
+    """A white rectangle moving on black; rows of ``absent`` have NaN ground truth and no target."""
+
+    def __init__(self, name="seqA", n=12, W=64, H=48, step=(2, 1), size=(10, 8), absent=(), delay=0.0):
+        self.name = name
+        self.n = n
+        self.W, self.H = W, H
+        self.delay = delay
+        gt = np.array([[4 + step[0] * i, 5 + step[1] * i, size[0], size[1]] for i in range(n)], float)
+        for i in absent:
+            gt[i] = np.nan
+        self.groundtruth = gt
+        self.init_box = gt[0].copy()
+        self.frame_size = (W, H)
+
+    def __len__(self):
+        return self.n
+
+    def frame(self, i):
+        if self.delay:
+            time.sleep(self.delay)
+        f = np.zeros((self.H, self.W, 3), np.uint8)
+        g = self.groundtruth[i] if i < len(self.groundtruth) else np.full(4, np.nan)
+        if np.all(np.isfinite(g)):
+            x, y, w, h = g.astype(int)
+            f[y:y + h, x:x + w] = 255
+        return f
+
+    def frames(self):
+        for i in range(len(self)):
+            yield self.frame(i)
+
+
+class OracleTracker:
+    """Returns the bounding box of the white pixels (= the ground truth); keeps the last box when absent."""
+    name = "oracle"
+
+    def init(self, frame, box):
+        self.box = np.asarray(box, float)
+
+    def update(self, frame):
+        ys, xs = np.nonzero(frame[..., 0] > 128)
+        if len(xs) == 0:
+            return self.box.copy(), 0.0
+        self.box = np.array([xs.min(), ys.min(), xs.max() - xs.min() + 1, ys.max() - ys.min() + 1], float)
+        return self.box.copy(), 1.0
+
+
+class ConstantTracker:
+    name = "constant"
+
+    def init(self, frame, box):
+        self.box = np.asarray(box, float)
+
+    def update(self, frame):
+        return self.box.copy(), 0.5
+
+
+class SleepyTracker(ConstantTracker):
+    name = "sleepy"
+
+    def update(self, frame):
+        time.sleep(0.01)
+        return super().update(frame)
+
+
+class BoomTracker(ConstantTracker):
+    name = "boom"
+
+    def __init__(self, at=3):
+        self.at = at
+
+    def init(self, frame, box):
+        super().init(frame, box)
+        self.i = 0
+
+    def update(self, frame):
+        self.i += 1
+        if self.i == self.at:
+            raise ValueError("kaboom")
+        return super().update(frame)
+
+
+TRACKERS = {"oracle": OracleTracker, "constant": ConstantTracker, "sleepy": SleepyTracker, "boom": BoomTracker}
+
+
+def make_tracker(name):
+    return TRACKERS[name]()
+
+
+# ------------------------------------------------------------------------------------------ metrics
+def test_thresholds():
+    assert len(IOU_THRESHOLDS) == 21 and IOU_THRESHOLDS[10] == 0.5 and IOU_THRESHOLDS[-1] == 1.0
+    assert list(ERROR_THRESHOLDS) == list(range(51))
+
+
+def test_success_curve_by_hand():
+    c = success_curve([0.0, 0.5, 1.0])
+    # t = 0.00 .. 0.45: 0.5 and 1.0 are > t -> 2/3;  t = 0.5: only 1.0 (0.5 is not > 0.5) -> 1/3;
+    # t = 0.55 .. 0.95: only 1.0 -> 1/3;  t = 1.0: nothing (1.0 is not > 1.0) -> 0
+    expected = np.array([2 / 3] * 10 + [1 / 3] * 10 + [0.0])
+    np.testing.assert_allclose(c, expected)
+    assert c[10] == pytest.approx(1 / 3)  # strict '>' at exactly 0.5
+    assert auc(c) == pytest.approx((10 * 2 / 3 + 10 * 1 / 3) / 21)
+
+
+def test_auc_perfect_and_zero():
+    assert auc(success_curve(np.ones(7))) == pytest.approx(20 / 21)
+    assert auc(success_curve(np.zeros(7))) == 0.0
+    assert auc(success_curve([np.nan, 1.0])) == pytest.approx(10 / 21)  # NaN IoU counts as 0
+
+
+def test_precision_by_hand():
+    errs = [0.0, 20.0, 21.0]
+    assert precision_at(errs) == pytest.approx(2 / 3)  # <= 20 includes exactly 20
+    c = precision_curve(errs)
+    assert c.shape == (51,)
+    assert c[0] == pytest.approx(1 / 3) and c[19] == pytest.approx(1 / 3)
+    assert c[20] == pytest.approx(2 / 3) and c[21] == pytest.approx(1.0) and c[50] == 1.0
+    assert precision_at([np.inf, np.nan, 3.0]) == pytest.approx(1 / 3)
+
+
+def test_empty_curves_are_nan():
+    assert np.all(np.isnan(success_curve([])))
+    assert np.all(np.isnan(precision_curve([])))
+
+
+def test_sequence_metrics_excludes_nan_groundtruth():
+    gt = np.array([[0, 0, 10, 10], [np.nan] * 4, [10, 10, 10, 10], [20, 20, 10, 10]], float)
+    pred = np.array([[0, 0, 10, 10], [50, 50, 10, 10], [15, 10, 10, 10], [np.nan] * 4], float)
+    m = sequence_metrics(pred, gt)
+    assert m["n_valid"] == 3
+    np.testing.assert_allclose(m["ious"], [1.0, 50 / 150, 0.0])   # NaN prediction -> IoU 0
+    np.testing.assert_allclose(m["center_errors"], [0.0, 5.0, np.inf])  # ... and error inf
+    np.testing.assert_allclose(m["success_curve"], success_curve([1.0, 1 / 3, 0.0]))
+    assert m["precision"] == pytest.approx(2 / 3)
+    assert m["auc"] == pytest.approx(auc(success_curve([1.0, 1 / 3, 0.0])))
+    none = sequence_metrics(pred[:2], np.full((2, 4), np.nan))
+    assert none["n_valid"] == 0 and none["auc"] is None and none["precision"] is None
+    with pytest.raises(MetaRTTError):
+        sequence_metrics(pred, gt[:2])
+
+
+# ------------------------------------------------------------------------------------- run_sequence
+def test_run_sequence_oracle_and_layout():
+    seq = FakeSequence(n=10)
+    ticks = []
+    r = run_sequence(OracleTracker(), seq, progress=ticks.append)
+    assert ticks == list(range(10))
+    assert r["boxes"].shape == (10, 4) and r["scores"].shape == (10,) and r["times"].shape == (10,)
+    np.testing.assert_allclose(r["boxes"], seq.groundtruth)
+    assert r["scores"][0] == 1.0 and r["times"][0] == r["init_time"]
+    assert r["decode_time"] >= 0.0
+
+
+def test_run_sequence_decode_not_timed():
+    seq = FakeSequence(n=6, delay=0.03)
+    r = run_sequence(ConstantTracker(), seq)
+    assert r["decode_time"] >= 6 * 0.03 * 0.9
+    assert r["times"].sum() < 0.03  # the sleeps happen while decoding, outside the tracker's timer
+
+
+def test_run_sequence_minimal_duck_type():
+    class FrameOnly:  # no frames() iterator and no init_box: frame(i) and groundtruth[0] are used
+        def __init__(self, seq):
+            self.name, self.groundtruth, self._seq = seq.name, seq.groundtruth, seq
+
+        def __len__(self):
+            return len(self._seq)
+
+        def frame(self, i):
+            return self._seq.frame(i)
+
+    seq = FrameOnly(FakeSequence(n=5))
+    r = run_sequence(OracleTracker(), seq)
+    np.testing.assert_allclose(r["boxes"], seq.groundtruth)
+
+
+def test_error_names_sequence_and_frame():
+    with pytest.raises(RuntimeError, match=r"tracker boom failed on seqA frame 3: ValueError: kaboom") as ei:
+        run_sequence(BoomTracker(at=3), FakeSequence(n=8))
+    assert isinstance(ei.value.__cause__, ValueError)
+    with pytest.raises(RuntimeError, match="on seqZ frame 3"):
+        evaluate(["boom"], [FakeSequence(name="seqZ", n=8)], make_tracker, progress=False)
+
+
+# ------------------------------------------------------------------------------------------ evaluate
+def test_evaluate_writes_exact_layout(tmp_path):
+    seqs = [FakeSequence("seqA", n=12, step=(4, 3), absent=(5, 6)), FakeSequence("seqB", n=9, step=(5, 4))]
+    res = evaluate(["oracle", "constant"], seqs, make_tracker, out_dir=tmp_path, progress=False,
+                   config={"note": "unit test"})
+    assert set(res) == {"device", "config", "trackers", "wall_time", "created"}
+    assert isinstance(res["device"], str) and "torch threads" in res["device"]
+    assert res["config"]["note"] == "unit test"
+    assert list(res["trackers"]) == ["oracle", "constant"]
+    for tname, t in res["trackers"].items():
+        assert set(t) == {"auc", "precision", "fps", "fps_with_init", "init_time", "success_curve",
+                          "precision_curve", "sequences"}
+        assert len(t["success_curve"]) == 21 and len(t["precision_curve"]) == 51
+        assert set(t["sequences"]) == {"seqA", "seqB"}
+        for sn, s in t["sequences"].items():
+            assert set(s) == {"auc", "precision", "fps", "fps_with_init", "init_time", "n_frames",
+                              "boxes", "scores"}
+            assert s["n_frames"] == len(s["boxes"]) == len(s["scores"])
+            assert all(len(b) == 4 for b in s["boxes"])
+            assert s["fps"] > 0 and s["fps_with_init"] > 0
+    o = res["trackers"]["oracle"]
+    assert o["auc"] == pytest.approx(20 / 21) and o["precision"] == 1.0
+    assert o["sequences"]["seqA"]["auc"] == pytest.approx(20 / 21)  # absent frames excluded
+    c = res["trackers"]["constant"]
+    assert c["auc"] < 0.3 and c["precision"] < 0.5
+    # overall curve = mean of the per-sequence curves
+    per = [sequence_metrics(np.array(c["sequences"][s.name]["boxes"]), s.groundtruth)["success_curve"]
+           for s in seqs]
+    np.testing.assert_allclose(c["success_curve"], np.mean(per, axis=0))
+    assert c["auc"] == pytest.approx(np.mean([c["sequences"][s]["auc"] for s in ("seqA", "seqB")]))
+
+    on_disk = json.loads((tmp_path / "results.json").read_text())
+    assert on_disk == res
+    assert load_results(tmp_path) == res
+    assert load_results(tmp_path / "results.json") == res
+    for name, magic in [("success.png", b"\x89PNG"), ("precision.png", b"\x89PNG"), ("success.html", b"<")]:
+        data = (tmp_path / name).read_bytes()
+        assert len(data) > 1000 and data.startswith(magic), name
+    assert b"plotly" in (tmp_path / "success.html").read_bytes()
+
+    table = format_table(res)
+    lines = table.splitlines()
+    assert len(lines) == 4 and "AUC" in lines[0] and "Prec@20" in lines[0] and "AUC seqA" in lines[0]
+    assert lines[2].startswith("| oracle") and "0.952" in lines[2]  # best first
+    assert "AUC seqA" not in format_table(res, max_sequence_columns=1)
+
+
+def test_evaluate_fps_definitions():
+    seq = FakeSequence("s", n=6)
+    res = evaluate(["sleepy"], [seq], make_tracker, progress=False)
+    t = res["trackers"]["sleepy"]
+    s = t["sequences"]["s"]
+    assert s["fps"] <= 100.0 + 1e-6           # 5 updates of >= 10 ms each
+    assert s["fps_with_init"] <= 6 / 0.05 + 1e-6
+    assert t["fps"] == pytest.approx(s["fps"]) and t["init_time"] == pytest.approx(s["init_time"])
+
+
+def test_evaluate_all_absent_and_one_frame():
+    seqs = [FakeSequence("gone", n=4, absent=(1, 2, 3)), FakeSequence("one", n=1)]
+    seqs[0].groundtruth[0] = np.nan  # no valid frame at all; init box stays valid
+    res = evaluate(["constant"], seqs, make_tracker, progress=False)
+    t = res["trackers"]["constant"]
+    assert t["sequences"]["gone"]["auc"] is None
+    assert t["sequences"]["one"]["fps"] is None and t["sequences"]["one"]["auc"] == pytest.approx(20 / 21)
+    assert t["auc"] == pytest.approx(20 / 21)  # only sequences with valid frames enter the mean
+    json.dumps(res, allow_nan=False)  # strict JSON: no NaN / inf
+
+
+def test_evaluate_rejects_bad_input():
+    with pytest.raises(MetaRTTError, match="duplicate sequence"):
+        evaluate(["oracle"], [FakeSequence("a"), FakeSequence("a")], make_tracker, progress=False)
+    bad = FakeSequence("short", n=5)
+    bad.groundtruth = bad.groundtruth[:3]
+    with pytest.raises(MetaRTTError, match="short"):
+        evaluate(["oracle"], [bad], make_tracker, progress=False)
+
+
+def test_load_results_errors(tmp_path):
+    with pytest.raises(MetaRTTError, match="does not exist"):
+        load_results(tmp_path / "nope.json")
+    p = tmp_path / "results.json"
+    p.write_text('{"device": "cpu", "trackers": {')
+    with pytest.raises(MetaRTTError, match="corrupt"):
+        load_results(p)
+    p.write_text("[1, 2]")
+    with pytest.raises(MetaRTTError, match="not a metartt_lite results file"):
+        load_results(p)
