@@ -58,7 +58,8 @@ def iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     inter = np.clip(x2 - x1, 0, None) * np.clip(y2 - y1, 0, None)
     union = np.clip(a[..., 2], 0, None) * np.clip(a[..., 3], 0, None) \
         + np.clip(b[..., 2], 0, None) * np.clip(b[..., 3], 0, None) - inter
-    return np.where(union > 0, inter / np.where(union > 0, union, 1.0), 0.0)
+    # (x + w) - x may round past w, so identical boxes could give 1 + 1 ulp: clamp into [0, 1]
+    return np.clip(np.where(union > 0, inter / np.where(union > 0, union, 1.0), 0.0), 0.0, 1.0)
 
 
 def center_error(a: np.ndarray, b: np.ndarray) -> np.ndarray:

@@ -12,6 +12,7 @@ from .config import ModelConfig
 from .utils import MetaRTTError, atomic_torch_save
 
 FORMAT_VERSION = 1
+NOT_ARCHITECTURE = {"dropout"}  # model-config fields a checkpoint may differ in
 WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
 
 
@@ -43,7 +44,8 @@ def load_checkpoint(path: str | os.PathLike, kind: str | None = None,
     if model_cfg is not None:
         want = model_cfg.to_dict()
         got = obj.get("model_config", {})
-        diff = [f"{k}={got.get(k)!r} (expected {v!r})" for k, v in want.items() if got.get(k) != v]
+        diff = [f"{k}={got.get(k)!r} (expected {v!r})" for k, v in want.items()
+                if k not in NOT_ARCHITECTURE and got.get(k) != v]
         if diff:
             raise MetaRTTError(f"checkpoint {path} was made for another architecture: {', '.join(diff)}")
     return obj

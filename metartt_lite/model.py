@@ -169,7 +169,10 @@ def make_crop(box: np.ndarray, cfg: ModelConfig, zoom: float = 1.0, shift: tuple
 def crop_image(frame: np.ndarray, crop: Crop) -> np.ndarray:
     """Resample the crop from the frame with one affine warp (border: replicate). Returns uint8 (S, S, 3)."""
     s = crop.scale
-    M = np.array([[s, 0, -crop.origin[0] * s], [0, s, -crop.origin[1] * s]], dtype=np.float64)
+    # boxes use continuous coordinates (pixel i covers [i, i+1)); OpenCV puts pixel i's centre at i,
+    # so crop_cv = s * (frame_cv + 0.5 - origin) - 0.5
+    t = 0.5 * (s - 1.0)
+    M = np.array([[s, 0, -crop.origin[0] * s + t], [0, s, -crop.origin[1] * s + t]], dtype=np.float64)
     interp = cv2.INTER_AREA if s < 1 else cv2.INTER_LINEAR
     return cv2.warpAffine(frame, M, (crop.size, crop.size), flags=interp, borderMode=cv2.BORDER_REPLICATE)
 

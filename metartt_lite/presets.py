@@ -24,10 +24,18 @@ def shared_trunk(n_blocks: int, dev: str) -> Trunk:
     return Trunk(n_blocks).to(dev)
 
 
-def build_net(cfg: ModelConfig | None = None, dev: torch.device | None = None) -> TrackerNet:
+def build_net(cfg: ModelConfig | None = None, dev: torch.device | None = None, seed: int | None = None) -> TrackerNet:
+    """A TrackerNet on the shared trunk; with ``seed`` its fresh layers (shared conv, fc4–fc6) are drawn
+    from a private RNG seeded with it (the global torch RNG is left untouched), so θ0 is reproducible."""
     cfg = cfg or ModelConfig()
     dev = dev or default_device()
-    return TrackerNet(cfg, trunk=shared_trunk(cfg.trunk_blocks, str(dev))).to(dev)
+    trunk = shared_trunk(cfg.trunk_blocks, str(dev))  # cached: building it consumes RNG only once
+    if seed is None:
+        return TrackerNet(cfg, trunk=trunk).to(dev)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        net = TrackerNet(cfg, trunk=trunk)
+    return net.to(dev)
 
 
 def load_pretrained_into(net: TrackerNet, path: str | Path) -> dict:
@@ -70,10 +78,32 @@ def make_tracker(name: str, checkpoint: str | Path | None = None, seed: int = 0,
         return EXTRA[name](checkpoint=checkpoint, seed=seed, dev=dev)
     if name not in OURS:
         raise MetaRTTError(f"unknown tracker {name!r}; known: {', '.join(tracker_names())}")
-    net = build_net(model_cfg, dev)
+    net = build_net(model_cfg, dev, seed=seed)
     ckpt = Path(checkpoint) if checkpoint else PRETRAINED
     if ckpt.exists():
         load_pretrained_into(net, ckpt)
     elif checkpoint:
         raise MetaRTTError(f"checkpoint {ckpt} does not exist")
     return RTMDNetTracker(net, OURS[name], name=name, seed=seed, dev=dev)
+
+
+META_CHECKPOINT = WEIGHTS_DIR / "meta.pt"
+METARTT = replace(TrackConfig(), k_init=5, k_on=5, optim=OptimConfig(kind="meta"))
+
+
+def make_metartt(checkpoint: str | Path | None = None, seed: int = 0, dev: torch.device | None = None,
+                 cfg: TrackConfig = METARTT, name: str = "metartt") -> RTMDNetTracker:
+    """MetaRTT: θ0, A_init, A_on from a meta checkpoint; K_init, K_on as learned (5/5 by default)."""
+    from .meta import load_meta
+    path = Path(checkpoint) if checkpoint else META_CHECKPOINT
+    if not path.exists():
+        raise MetaRTTError(f"meta-learned checkpoint {path} not found; train one with "
+                           f"'python -m metartt_lite meta-train --out DIR' and pass --checkpoint DIR/meta.pt")
+    net = build_net(None, dev)
+    r_init, r_on, extra = load_meta(path, net)
+    k_init, k_on = len(r_init), len(r_on)
+    return RTMDNetTracker(net, replace(cfg, k_init=k_init, k_on=k_on), name=name, seed=seed,
+                          meta_rates=(r_init, r_on or r_init), dev=dev)
+
+
+EXTRA["metartt"] = make_metartt

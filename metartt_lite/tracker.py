@@ -171,9 +171,9 @@ class RTMDNetTracker:
     # -- public API ----------------------------------------------------------------------------------
     def init(self, frame: np.ndarray, box: np.ndarray) -> None:
         """Initialise on the first frame with the target ``box`` (xywh, 0-based)."""
+        self.frame_size = None  # until init succeeds, update() refuses (no half-initialised state)
         frame = as_rgb(frame)
         H, W = frame.shape[:2]
-        self.frame_size = (W, H)
         box = bx.validate_box(box, (W, H), what="initial box")
         box = bx.clip_boxes(box, (W, H))
         c = self.cfg
@@ -236,6 +236,7 @@ class RTMDNetTracker:
         self.trans_f = c.trans_f
         self.failures = 0
         self.last_score = float("inf")
+        self.frame_size = (W, H)
 
     def _shared_params(self) -> dict[str, torch.Tensor] | None:
         return None

@@ -1,0 +1,641 @@
+"""Command-line interface: ``python -m metartt_lite <command>`` (also installed as ``metartt-lite``).
+
+Commands defined here:
+
+* ``demo``     — make an embedded sample video, track it, print AUC / precision / FPS, write an annotated
+  GIF and ``results.json`` (runs offline, without ``../shared``).
+* ``track``    — track one sequence (OTB folder, GOT-10k folder, folder of frames or video file).
+* ``evaluate`` — OPE evaluation of several trackers on a data split; table + ``results.json`` + plots.
+* ``list``     — tracker names, sample presets and, when a data root is found, its sequences and splits.
+
+Other modules add commands through :data:`COMMANDS`: each entry ``(name, module_path)`` names a module
+with ``add_parser(subparsers)`` that adds a sub-parser and sets its ``func`` default (a function taking
+the parsed ``argparse.Namespace`` and returning an exit code or ``None``). A module that does not exist
+is skipped silently, so the list may name commands that are still being written.
+
+Errors caused by the user's input (:class:`~metartt_lite.utils.MetaRTTError`, missing files) become
+one line ``error: <message>`` on stderr and exit code 2; Ctrl-C exits with 130. Every file is written
+atomically (temporary file + rename), so a failing run never leaves a half-written or truncated output
+behind and never damages an earlier ``results.json``.
+"""
+from __future__ import annotations
+
+import argparse
+import contextlib
+import importlib
+import io
+import os
+import sys
+import warnings
+from pathlib import Path
+from typing import Any, Callable, Iterable, Iterator, Sequence
+
+import numpy as np
+
+from .utils import MetaRTTError, atomic_write, atomic_write_json
+
+__all__ = ["COMMANDS", "main", "build_parser", "default_tracker", "write_annotated_video",
+           "annotate_frame", "DEFAULT_TRACKERS"]
+
+PROG = "metartt-lite"
+
+# Sub-commands provided by other modules, imported when the parser is built; a missing module is skipped.
+# (The name is a label for messages; the sub-command's name is whatever its add_parser registers.)
+COMMANDS: list[tuple[str, str]] = [
+    ("pretrain", "metartt_lite.pretrain"),
+    ("meta-train", "metartt_lite.meta"),
+    ("prune-train", "metartt_lite.prune"),
+    ("reproduce", "metartt_lite.reproduce"),
+]
+
+DEFAULT_TRACKERS = "rtmdnet,rtmdnet-k5,csrt,kcf,mil"
+FALLBACK_TRACKER = "rtmdnet-k5-tuned"
+VIDEO_OUT_EXTS = (".mp4", ".gif")
+GT_COLOR = (0, 255, 0)        # RGB: ground truth green
+PRED_COLOR = (255, 0, 0)      # RGB: prediction red
+TEXT_COLOR = (255, 255, 0)
+DEMO_GIF_MAX_BYTES = 2_000_000
+
+
+# ------------------------------------------------------------------------------------------ helpers
+
+def _err(msg: str) -> None:
+    print(f"error: {' '.join(str(msg).split())}", file=sys.stderr, flush=True)
+
+
+def default_tracker() -> str:
+    """``metartt`` when that preset is registered, else ``rtmdnet-k5-tuned`` (resolved at run time)."""
+    from .presets import tracker_names
+    return "metartt" if "metartt" in tracker_names() else FALLBACK_TRACKER
+
+
+def _check_tracker_names(names: Iterable[str]) -> list[str]:
+    """Validate every name against ``presets.tracker_names()`` before anything runs."""
+    from .presets import tracker_names
+    names = [n.strip() for n in names if n and n.strip()]
+    if not names:
+        raise MetaRTTError("no tracker given")
+    known = tracker_names()
+    unknown = [n for n in names if n not in known]
+    if unknown:
+        raise MetaRTTError(f"unknown tracker(s) {', '.join(repr(n) for n in unknown)}; "
+                           f"known: {', '.join(known)}")
+    dup = sorted({n for n in names if names.count(n) > 1})
+    if dup:
+        raise MetaRTTError(f"tracker(s) listed twice: {', '.join(dup)}")
+    return names
+
+
+def _check_checkpoint(path: str | None) -> Path | None:
+    if path is None:
+        return None
+    p = Path(path).expanduser()
+    if not p.exists():
+        raise MetaRTTError(f"checkpoint {p} does not exist")
+    if not p.is_file():
+        raise MetaRTTError(f"checkpoint {p} is not a file")
+    return p
+
+
+def _check_output_file(path: str | os.PathLike, what: str) -> Path:
+    p = Path(path).expanduser()
+    if p.is_dir():
+        raise MetaRTTError(f"{what} {p} is a folder; give a file name")
+    if p.parent.exists() and not p.parent.is_dir():
+        raise MetaRTTError(f"{what} {p}: {p.parent} is not a folder")
+    return p
+
+
+def _check_output_dir(path: str | os.PathLike, what: str) -> Path:
+    p = Path(path).expanduser()
+    if p.exists() and not p.is_dir():
+        raise MetaRTTError(f"{what} {p} exists and is not a folder")
+    return p
+
+
+def _check_video_out(path: str | None) -> Path | None:
+    if path is None:
+        return None
+    p = _check_output_file(path, "--video-out")
+    if p.suffix.lower() not in VIDEO_OUT_EXTS:
+        raise MetaRTTError(f"--video-out {p}: unsupported extension {p.suffix!r}; use .mp4 or .gif")
+    return p
+
+
+def _build_trackers(names: list[str], checkpoint: Path | None, seed: int) -> dict[str, Any]:
+    """Make every tracker up front, so a bad checkpoint fails before any tracking starts."""
+    from .presets import make_tracker
+    return {n: make_tracker(n, checkpoint=checkpoint, seed=seed) for n in names}
+
+
+def _build_single(requested: str | None, checkpoint: Path | None, seed: int) -> tuple[str, Any]:
+    """The tracker of ``demo`` / ``track``: ``requested``, or the default one. When the default is
+    ``metartt`` but it cannot be built (no meta-learned weights shipped yet) and no checkpoint was
+    given, fall back to ``rtmdnet-k5-tuned`` with a warning, so the demo works out of the box."""
+    name = _check_tracker_names([requested or default_tracker()])[0]
+    try:
+        return name, _build_trackers([name], checkpoint, seed)[name]
+    except MetaRTTError as e:
+        if requested is not None or checkpoint is not None or name == FALLBACK_TRACKER:
+            raise
+        print(f"warning: default tracker {name} unavailable ({' '.join(str(e).split())}); "
+              f"using {FALLBACK_TRACKER}", file=sys.stderr)
+        return FALLBACK_TRACKER, _build_trackers([FALLBACK_TRACKER], None, seed)[FALLBACK_TRACKER]
+
+
+def _show_progress(args: argparse.Namespace) -> bool:
+    """Progress bars only on an interactive terminal (logs and captured stderr stay clean)."""
+    if getattr(args, "quiet", False):
+        return False
+    try:
+        return bool(sys.stderr.isatty())
+    except (AttributeError, ValueError):
+        return False
+
+
+def _fmt(v: Any, spec: str = ".3f") -> str:
+    return "n/a" if v is None else format(v, spec)
+
+
+def _boxes(values: Sequence) -> np.ndarray:
+    """JSON boxes (None for non-finite) back to an (N, 4) float array."""
+    return np.array([[np.nan if v is None else v for v in row] for row in values], dtype=np.float64).reshape(-1, 4)
+
+
+def _run_config(args: argparse.Namespace, **extra: Any) -> dict[str, Any]:
+    from .utils import git_commit
+    cfg = {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()
+           if k not in ("func", "quiet") and not callable(v)}
+    cfg.update(extra)
+    cfg["git_commit"] = git_commit()
+    return cfg
+
+
+class _SequenceView:
+    """A sequence as ``evaluation.evaluate`` sees it: name, length, the ground truth used for scoring,
+    the initial box, and ``frames()`` (which advances an optional per-frame progress bar)."""
+
+    def __init__(self, name: str, frames: Callable[[], Iterable[np.ndarray]], groundtruth: np.ndarray,
+                 init_box: np.ndarray, bar: Any = None):
+        self.name = name
+        self._frames = frames
+        self.groundtruth = np.asarray(groundtruth, dtype=np.float64)
+        self.init_box = np.asarray(init_box, dtype=np.float64)
+        self.bar = bar
+
+    def __len__(self) -> int:
+        return len(self.groundtruth)
+
+    def frames(self) -> Iterator[np.ndarray]:
+        for f in self._frames():
+            yield f
+            if self.bar is not None:
+                self.bar.update(1)
+
+
+def _track_one(tname: str, tracker: Any, view: _SequenceView, config: dict, show_progress: bool) -> dict:
+    """One tracker on one sequence through ``evaluation.evaluate`` (the same code path as ``evaluate``)."""
+    from tqdm.auto import tqdm
+
+    from .evaluation import evaluate
+    with tqdm(total=len(view), desc=f"{tname}/{view.name}", unit="frame", disable=not show_progress) as bar:
+        view.bar = bar
+        try:
+            return evaluate([tname], [view], lambda _n: tracker, out_dir=None, progress=False, config=config)
+        finally:
+            view.bar = None
+
+
+def _print_summary(results: dict, tname: str, seq_name: str, has_gt: bool) -> None:
+    r = results["trackers"][tname]
+    s = r["sequences"][seq_name]
+    print(f"tracker {tname} on {seq_name} ({s['n_frames']} frames)")
+    if has_gt:
+        print(f"AUC {_fmt(s['auc'])}  precision@20px {_fmt(s['precision'])}")
+    else:
+        print("no ground truth after the first frame: AUC and precision not computed")
+    print(f"FPS {_fmt(s['fps'], '.1f')} (with init {_fmt(s['fps_with_init'], '.1f')}, "
+          f"init {_fmt(s['init_time'], '.2f')} s)")
+
+
+# ------------------------------------------------------------------------------------ annotated video
+
+def annotate_frame(frame: np.ndarray, gt: np.ndarray | None, pred: np.ndarray | None,
+                   text: str | None = None) -> np.ndarray:
+    """A copy of an RGB frame with the ground-truth box (green) and the prediction (red) drawn on it."""
+    import cv2
+    img = np.ascontiguousarray(frame, dtype=np.uint8).copy()
+    H, W = img.shape[:2]
+    thick = max(1, int(round(min(W, H) / 240)))
+    for box, color in ((gt, GT_COLOR), (pred, PRED_COLOR)):
+        if box is None:
+            continue
+        b = np.asarray(box, dtype=np.float64).reshape(-1)
+        if b.shape != (4,) or not np.all(np.isfinite(b)):
+            continue
+        x0, y0 = int(round(b[0])), int(round(b[1]))
+        x1, y1 = int(round(b[0] + b[2])) - 1, int(round(b[1] + b[3])) - 1
+        cv2.rectangle(img, (x0, y0), (max(x0, x1), max(y0, y1)), color, thick, cv2.LINE_8)
+    if text:
+        scale = 0.4 * thick
+        org = (4, int(12 * thick) + 2)
+        # drawn through binary masks: exactly two colours (OpenCV may anti-alias text, and stray
+        # colours would defeat the GIF palette)
+        for color, t in (((0, 0, 0), thick + 2), (TEXT_COLOR, thick)):
+            mask = np.zeros((H, W), np.uint8)
+            cv2.putText(mask, text, org, cv2.FONT_HERSHEY_SIMPLEX, scale, 255, t, cv2.LINE_8)
+            img[mask >= 128] = color
+    return img
+
+
+def _gif_palette(frames: list[np.ndarray], colors: int):
+    """A global PIL palette image: ``colors - 4`` colours fitted to a few frames + the box/text colours."""
+    from PIL import Image
+    idx = np.linspace(0, len(frames) - 1, min(len(frames), 8)).astype(int)
+    montage = np.concatenate([frames[i] for i in idx], axis=0)
+    q = Image.fromarray(montage).quantize(colors=colors - 4, method=Image.Quantize.MEDIANCUT)
+    pal = q.getpalette()[: 3 * (colors - 4)]
+    pal += [*GT_COLOR, *PRED_COLOR, *TEXT_COLOR, 0, 0, 0]
+    img = Image.new("P", (1, 1))
+    img.putpalette(pal + [0] * (768 - len(pal)))
+    return img
+
+
+def _encode_gif(frames: list[np.ndarray], overlays: list[Callable[[np.ndarray], np.ndarray]], fps: float,
+                colors: int, still: int) -> bytes:
+    """GIF bytes: one global palette without dithering, and pixels that changed by at most ``still``
+    grey levels since the previous frame kept as they were (sensor noise would otherwise defeat the
+    GIF's compression and its frame differencing); the overlays (boxes) are drawn afterwards."""
+    import imageio.v3 as iio
+    from PIL import Image
+    pal = _gif_palette(frames, colors)
+    out, prev = [], None
+    for f, draw in zip(frames, overlays):
+        f = np.ascontiguousarray(f)
+        keep = None
+        if prev is not None and prev.shape == f.shape:
+            keep = np.abs(f.astype(np.int16) - prev.astype(np.int16)).max(axis=-1) <= still
+            f = np.where(keep[..., None], prev, f)
+        q = np.asarray(Image.fromarray(f).quantize(palette=pal, dither=Image.Dither.NONE).convert("RGB"))
+        if keep is not None:
+            q = np.where(keep[..., None], prev, q)
+        prev = q
+        out.append(draw(q))
+    buf = io.BytesIO()
+    iio.imwrite(buf, np.stack(out), extension=".gif", plugin="pillow",
+                duration=int(round(1000.0 / max(fps, 1e-3))), loop=0)
+    return buf.getvalue()
+
+
+def write_annotated_video(path: str | os.PathLike, frames: Iterable[np.ndarray], groundtruth: np.ndarray | None,
+                          boxes: np.ndarray, fps: float = 20.0, label: str | None = None,
+                          max_bytes: int | None = None) -> Path:
+    """Write frames with ground truth (green) and predicted boxes (red), atomically.
+
+    ``.mp4``: OpenCV ``VideoWriter`` (mp4v), streamed. ``.gif``: imageio (Pillow), every frame at the
+    video's size, small palette; with ``max_bytes`` the palette and the still-pixel threshold are
+    tightened until the file fits (or the strongest setting is reached).
+    """
+    import cv2
+    path = Path(path)
+    ext = path.suffix.lower()
+    if ext not in VIDEO_OUT_EXTS:
+        raise MetaRTTError(f"cannot write video {path}: unsupported extension {ext!r}; use .mp4 or .gif")
+    boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
+    gt = None if groundtruth is None else np.asarray(groundtruth, dtype=np.float64).reshape(-1, 4)
+    n = len(boxes)
+
+    def text(i: int) -> str | None:
+        # a frame counter only in mp4: in a GIF a changing corner would widen every frame's delta box
+        if ext == ".gif":
+            return label
+        return f"{i + 1}/{n}" + (f" {label}" if label else "")
+
+    def _w(tmp: str) -> None:
+        real = tmp + ext  # the writers pick the container from the file extension
+        try:
+            if ext == ".gif":
+                raw = []
+                for i, f in enumerate(frames):
+                    if i >= n:
+                        break
+                    raw.append(np.asarray(f, dtype=np.uint8))
+                if not raw:
+                    raise MetaRTTError(f"no frames to write to {path}")
+                overlays = [lambda q, i=i: annotate_frame(q, None if gt is None else gt[i], boxes[i], text(i))
+                            for i in range(len(raw))]
+                data = b""
+                for colors, still in ((128, 8), (64, 12), (64, 20), (32, 28)):
+                    data = _encode_gif(raw, overlays, fps, colors, still)
+                    if max_bytes is None or len(data) <= max_bytes:
+                        break
+                with open(real, "wb") as fh:
+                    fh.write(data)
+            else:
+                writer = None
+                size = None
+                try:
+                    for i, f in enumerate(frames):
+                        if i >= n:
+                            break
+                        img = annotate_frame(f, None if gt is None else gt[i], boxes[i], text(i))
+                        if writer is None:
+                            size = (img.shape[1], img.shape[0])
+                            writer = cv2.VideoWriter(real, cv2.VideoWriter_fourcc(*"mp4v"), float(fps), size)
+                            if not writer.isOpened():
+                                raise MetaRTTError(f"OpenCV cannot write an mp4v video to {path}")
+                        elif (img.shape[1], img.shape[0]) != size:
+                            img = cv2.resize(img, size, interpolation=cv2.INTER_AREA)
+                        writer.write(cv2.cvtColor(img, cv2.COLOR_RGB2BGR))
+                finally:
+                    if writer is not None:
+                        writer.release()
+                if writer is None:
+                    raise MetaRTTError(f"no frames to write to {path}")
+                if not os.path.isfile(real) or os.path.getsize(real) == 0:
+                    raise MetaRTTError(f"OpenCV wrote nothing to {path}")
+            os.replace(real, tmp)
+        finally:
+            if os.path.exists(real):
+                os.unlink(real)
+    return atomic_write(path, _w)
+
+
+# ------------------------------------------------------------------------------------------ commands
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from .samples import make_sample
+    from .utils import seed_everything
+
+    if args.tracker is not None:
+        _check_tracker_names([args.tracker])
+    checkpoint = _check_checkpoint(args.checkpoint)
+    out_dir = _check_output_dir(args.out, "--out")
+    seed_everything(args.seed)
+    video = make_sample(args.preset, seed=args.seed, n_frames=args.frames)
+    name = f"{args.preset}_seed{args.seed}"
+    tname, tracker = _build_single(args.tracker, checkpoint, args.seed)
+    view = _SequenceView(name, lambda: iter(video.frames), video.groundtruth, video.init_box)
+    config = _run_config(args, command="demo", tracker=tname, sequence=name, n_frames=len(video),
+                         frame_size=list(video.frame_size))
+    results = _track_one(tname, tracker, view, config, _show_progress(args))
+    boxes = _boxes(results["trackers"][tname]["sequences"][name]["boxes"])
+    gif = write_annotated_video(out_dir / "demo.gif", video.frames, video.groundtruth, boxes, fps=15.0,
+                                label=f"{tname} (red) / gt (green)", max_bytes=DEMO_GIF_MAX_BYTES)
+    res = atomic_write_json(out_dir / "results.json", results)
+    _print_summary(results, tname, name, has_gt=True)
+    print(f"wrote {gif} and {res}")
+    return 0
+
+
+def cmd_track(args: argparse.Namespace) -> int:
+    from .boxes import parse_box
+    from .data import load_sequence
+    from .utils import seed_everything
+
+    if args.tracker is not None:
+        _check_tracker_names([args.tracker])
+    checkpoint = _check_checkpoint(args.checkpoint)
+    out = _check_output_file(args.out, "--out")
+    video_out = _check_video_out(args.video_out)
+    box = parse_box(args.box) if args.box is not None else None
+    src = Path(args.seq).expanduser()
+    if not src.exists():
+        raise MetaRTTError(f"--seq {src} does not exist")
+    seq = load_sequence(src, init_box=box, allow_short_gt=args.allow_short_gt)
+    if len(seq) == 0:
+        raise MetaRTTError(f"sequence {src} has no frames")
+    gt = np.asarray(seq.groundtruth, dtype=np.float64)
+    has_gt = bool(len(gt) > 1 and np.all(np.isfinite(gt[1:]), axis=1).any())
+    init_box = seq.init_box  # validated against the first frame
+    seed_everything(args.seed)
+    tname, tracker = _build_single(args.tracker, checkpoint, args.seed)
+    score_gt = gt if has_gt else np.full_like(gt, np.nan)  # no ground truth: metrics are None, not 0.95
+    view = _SequenceView(seq.name, seq.frames, score_gt, init_box)
+    config = _run_config(args, command="track", tracker=tname, sequence=seq.name, source=str(src),
+                         init_box=init_box.tolist(), has_groundtruth=has_gt, n_frames=len(seq))
+    results = _track_one(tname, tracker, view, config, _show_progress(args))
+    atomic_write_json(out, results)
+    _print_summary(results, tname, seq.name, has_gt)
+    print(f"wrote {out}")
+    if video_out is not None:
+        boxes = _boxes(results["trackers"][tname]["sequences"][seq.name]["boxes"])
+        write_annotated_video(video_out, seq.frames(), gt, boxes, fps=20.0, label=tname)
+        print(f"wrote {video_out}")
+    return 0
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from .data import data_root, load_split
+    from .evaluation import evaluate, format_table
+    from .utils import seed_everything
+
+    names = _check_tracker_names(args.trackers.split(","))
+    checkpoint = _check_checkpoint(args.checkpoint)
+    out_dir = _check_output_dir(args.out, "--out")
+    root = data_root(args.data)
+    split = None if args.split in ("all", "") else args.split
+    seqs = load_split(root, split, args.sequences, allow_short_gt=args.allow_short_gt)
+    for s in seqs:  # fail on a bad first box now, not after an hour of tracking
+        s.init_box
+    seed_everything(args.seed)
+    trackers = _build_trackers(names, checkpoint, args.seed)
+    config = _run_config(args, command="evaluate", data=str(root), split=split, trackers=names)
+    results = evaluate(names, seqs, trackers.__getitem__, out_dir=out_dir,
+                       progress=_show_progress(args), config=config)
+    print(format_table(results))
+    print(f"wrote {out_dir / 'results.json'}, success.png, precision.png, success.html")
+    return 0
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    import json
+
+    from .data import data_root, list_sequences
+    from .presets import tracker_names
+    from .samples import list_presets
+
+    print("trackers: " + ", ".join(tracker_names()))
+    print("sample presets: " + ", ".join(list_presets()))
+    try:
+        root = data_root(args.data)
+    except MetaRTTError as e:
+        print(f"data: none found ({e})")
+        return 0
+    names = list_sequences(root)
+    print(f"data root: {root}")
+    print(f"sequences ({len(names)}): " + ", ".join(names))
+    sp = root / "splits.json"
+    if sp.is_file():
+        try:
+            splits = json.loads(sp.read_text())
+        except (OSError, ValueError) as e:
+            raise MetaRTTError(f"cannot read {sp}: {e}") from None
+        if not isinstance(splits, dict):
+            raise MetaRTTError(f"{sp} must hold {{split: [sequence names]}}")
+        for k, v in splits.items():
+            v = list(v) if isinstance(v, (list, tuple)) else []
+            print(f"split {k} ({len(v)}): " + ", ".join(map(str, v)))
+    else:
+        print("splits: none (no splits.json)")
+    return 0
+
+
+# ------------------------------------------------------------------------------------------- parser
+
+def _positive_int(text: str) -> int:
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+    if v < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {v}")
+    return v
+
+
+def _add_common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
+
+
+def _register_builtin(sub: argparse._SubParsersAction) -> None:
+    from .samples import list_presets
+
+    p = sub.add_parser("demo", help="track an embedded sample video and write an annotated GIF",
+                       description="Generate a sample video (no data or network needed), track it, print "
+                                   "AUC / precision / FPS and write demo.gif + results.json into --out.")
+    p.add_argument("--preset", default="translation", choices=list_presets(), help="sample video preset")
+    p.add_argument("--tracker", default=None,
+                   help=f"tracker preset (default: metartt if available, else {FALLBACK_TRACKER})")
+    p.add_argument("--checkpoint", default=None, help="weights for the tracker (default: the packaged ones)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the video and the tracker")
+    p.add_argument("--frames", type=_positive_int, default=None, help="number of frames (default: the preset's 60)")
+    p.add_argument("--out", default=os.path.join("outputs", "demo"), help="output folder (default ./outputs/demo)")
+    _add_common(p)
+    p.set_defaults(func=cmd_demo)
+
+    p = sub.add_parser("track", help="track one sequence or video",
+                       description="Track an OTB folder, a GOT-10k folder, a folder of frames or a video file. "
+                                   "Prints AUC/precision when ground truth exists and FPS; writes the results "
+                                   "JSON and optionally an annotated video (gt green, prediction red).")
+    p.add_argument("--seq", required=True, help="OTB folder, GOT-10k folder, image folder or video file")
+    p.add_argument("--box", default=None,
+                   help="initial box x,y,w,h (0-based px); needed without ground truth, overrides frame-1 "
+                        "ground truth (write --box=-3,4,50,60 for a negative x)")
+    p.add_argument("--tracker", default=None,
+                   help=f"tracker preset (default: metartt if available, else {FALLBACK_TRACKER})")
+    p.add_argument("--checkpoint", default=None, help="weights for the tracker")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", default="results.json", help="results JSON (default ./results.json)")
+    p.add_argument("--video-out", default=None, help="annotated video: .mp4 (mp4v) or .gif")
+    p.add_argument("--allow-short-gt", action="store_true",
+                   help="an OTB ground truth shorter than the frames truncates the frames instead of failing")
+    _add_common(p)
+    p.set_defaults(func=cmd_track)
+
+    p = sub.add_parser("evaluate", help="OPE evaluation of trackers on a data split",
+                       description="Run every tracker on every selected sequence (OTB one-pass evaluation); "
+                                   "print a table and write results.json, success/precision plots into --out.")
+    p.add_argument("--data", default=None,
+                   help="data folder (default: $METARTT_DATA, else ../shared/data)")
+    p.add_argument("--split", default="val", help="split from splits.json ('all': every sequence; default val)")
+    p.add_argument("--sequences", default=None, help="comma-separated sequence names (within the split)")
+    p.add_argument("--trackers", default=DEFAULT_TRACKERS, help=f"comma-separated (default {DEFAULT_TRACKERS})")
+    p.add_argument("--checkpoint", default=None, help="weights for our trackers")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", required=True, help="output folder")
+    p.add_argument("--allow-short-gt", action="store_true",
+                   help="an OTB ground truth shorter than the frames truncates the frames instead of failing")
+    _add_common(p)
+    p.set_defaults(func=cmd_evaluate)
+
+    p = sub.add_parser("list", help="list trackers, sample presets, sequences and splits")
+    p.add_argument("--data", default=None, help="data folder (default: $METARTT_DATA, else ../shared/data)")
+    p.set_defaults(func=cmd_list)
+
+
+def _register_plugins(sub: argparse._SubParsersAction) -> None:
+    """Import each ``COMMANDS`` module and let it add its sub-parser; skip modules that do not exist."""
+    for name, module_path in COMMANDS:
+        try:
+            module = importlib.import_module(module_path)
+        except ModuleNotFoundError as e:
+            if e.name is not None and (e.name == module_path or module_path.startswith(e.name + ".")):
+                continue  # not written yet
+            print(f"warning: command {name!r} unavailable: cannot import {module_path}: {e}", file=sys.stderr)
+            continue
+        except Exception as e:  # a broken module must not take the other commands down with it
+            print(f"warning: command {name!r} unavailable: cannot import {module_path}: "
+                  f"{type(e).__name__}: {' '.join(str(e).split())}", file=sys.stderr)
+            continue
+        add = getattr(module, "add_parser", None)
+        if add is None:
+            print(f"warning: command {name!r} unavailable: {module_path} has no add_parser()", file=sys.stderr)
+            continue
+        add(sub)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from . import __version__
+    parser = argparse.ArgumentParser(prog=PROG, description="MetaRTT-lite: real-time tracking with "
+                                     "meta-learned, pruned RT-MDNet (Jung et al., AAAI 2020).")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    _register_builtin(sub)
+    _register_plugins(sub)
+    return parser
+
+
+@contextlib.contextmanager
+def _one_line_warnings() -> Iterator[None]:
+    """Show Python warnings as ``warning: <message>`` lines (no source lines) while a command runs."""
+    def show(message, category, filename, lineno, file=None, line=None):
+        print(f"warning: {' '.join(str(message).split())}", file=sys.stderr, flush=True)
+    with warnings.catch_warnings():
+        warnings.showwarning = show
+        yield
+
+
+def _user_error(e: BaseException) -> str | None:
+    """The one-line message for an error caused by the user's input, else None (a bug: traceback)."""
+    if isinstance(e, MetaRTTError):
+        return str(e)
+    if isinstance(e, (FileNotFoundError, NotADirectoryError, IsADirectoryError, PermissionError)):
+        if e.filename is not None:
+            return f"{e.strerror or type(e).__name__}: {e.filename}"
+        return str(e)
+    if isinstance(e, RuntimeError) and isinstance(e.__cause__, MetaRTTError):
+        return str(e)  # a tracker refused the input (run_sequence wraps it, naming tracker/sequence/frame)
+    return None
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the CLI; returns the exit code (0 ok, 2 bad input or usage, 130 interrupted)."""
+    # FFmpeg (inside OpenCV) prints its own lines for unreadable videos ("moov atom not found"); the
+    # error we raise says it in one line. Set OPENCV_FFMPEG_LOGLEVEL yourself to see FFmpeg's messages.
+    os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
+    try:
+        parser = build_parser()
+        try:
+            args = parser.parse_args(argv)
+        except SystemExit as e:  # --help, --version, usage errors (argparse exits 2)
+            return e.code if isinstance(e.code, int) else (0 if e.code is None else 2)
+        func = getattr(args, "func", None)
+        if func is None:
+            parser.print_help(sys.stderr)
+            return 2
+        with _one_line_warnings():
+            rc = func(args)
+        return int(rc or 0)
+    except KeyboardInterrupt:
+        _err("interrupted")
+        return 130
+    except Exception as e:
+        msg = _user_error(e)
+        if msg is None:
+            raise
+        _err(msg)
+        return 2
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
