@@ -23,6 +23,9 @@ def test_iou_hand_cases():
     assert bx.iou(a, [0, 0, 5, 5]) == pytest.approx(25 / 100)  # contained
     assert bx.iou(a, [2.5, 2.5, 5, 5]) == pytest.approx(0.25)
     assert bx.iou([1, 2, 4, 6], [3, 5, 4, 6]) == pytest.approx(2 * 3 / (24 + 24 - 6))
+    # (x + w) - x rounds past w here (0.1 + 0.2 - 0.1 > 0.2): identical boxes must still give exactly <= 1
+    for b in ([0.1, 0.1, 0.2, 0.2], [1000.1, 0.7, 0.2, 0.1]):
+        assert 1.0 - 1e-12 <= bx.iou(b, b) <= 1.0
 
 
 def test_iou_zero_area_is_zero_not_nan():
