@@ -44,7 +44,7 @@ PROG = "metartt-lite"
 COMMANDS: list[tuple[str, str]] = [
     ("pretrain", "metartt_lite.pretrain"),
     ("meta-train", "metartt_lite.meta"),
-    ("prune-train", "metartt_lite.prune"),
+    ("prune-train", "metartt_lite.pruning"),
     ("reproduce", "metartt_lite.reproduce"),
 ]
 

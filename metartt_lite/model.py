@@ -114,7 +114,9 @@ class TrackerNet(nn.Module):
         """RoIAlign (adaptive sampling) at ``roi_presample``², 2×2 max-pool → ``roi_size``², flattened
         channel-major: channel c owns columns ``c·9 … c·9+8``. ``boxes`` are xywh in crop pixels."""
         b = torch.as_tensor(np.asarray(boxes) if not torch.is_tensor(boxes) else boxes, dtype=fmap.dtype, device=fmap.device)
-        xyxy = torch.cat([b[:, :2], b[:, :2] + b[:, 2:]], dim=1)
+        # Feature cell i of the (symmetrically padded) trunk is centred on crop pixel 16·i, i.e. at box
+        # coordinate 16·i + 0.5; roi_align(aligned=True) puts it at 16·i + 8, so shift by 7.5 px.
+        xyxy = torch.cat([b[:, :2], b[:, :2] + b[:, 2:]], dim=1) - (self.trunk.stride - 1) / 2
         idx = torch.zeros(len(b), 1, dtype=fmap.dtype, device=fmap.device) if batch_index is None \
             else batch_index.to(fmap).view(-1, 1)
         rois = torch.cat([idx, xyxy], dim=1)

@@ -107,3 +107,4 @@ def make_metartt(checkpoint: str | Path | None = None, seed: int = 0, dev: torch
 
 
 EXTRA["metartt"] = make_metartt
+EXTRA["metartt-prune"] = lambda **kw: __import__("metartt_lite.pruning", fromlist=["x"]).make_metartt_prune(**kw)

@@ -156,16 +156,19 @@ class RTMDNetTracker:
         """Ridge regression (RT-MDNet: sklearn Ridge(alpha=1000)) from RoI features to box deltas."""
         X = feats.double()
         self.bb_mean = X.mean(0, keepdim=True)
-        self.bb_std = X.std(0, keepdim=True).clamp_min(1e-3)
-        X = (X - self.bb_mean) / self.bb_std
+        X = X - self.bb_mean
         Y = torch.from_numpy(bx.box_regression_targets(boxes, gt)).to(X)
-        A = X.T @ X + self.cfg.bbreg_alpha * torch.eye(X.shape[1], dtype=X.dtype, device=X.device)
+        # ridge with the penalty relative to the features' mean energy (RT-MDNet: Ridge(alpha=1000) on
+        # raw conv features); no per-dimension standardisation: ReLU columns that are ~0 at frame 1
+        # would be blown up at later frames
+        scale = (X * X).sum() / X.shape[1]
+        A = X.T @ X + self.cfg.bbreg_alpha * scale / len(X) * torch.eye(X.shape[1], dtype=X.dtype, device=X.device)
         self.bb_W = torch.linalg.solve(A, X.T @ (Y - Y.mean(0)))
         self.bb_b = Y.mean(0)
 
     def _apply_bbreg(self, feats: torch.Tensor, boxes: np.ndarray) -> np.ndarray:
-        X = (feats.double() - self.bb_mean) / self.bb_std
-        d = (X @ self.bb_W + self.bb_b).cpu().numpy()
+        X = feats.double() - self.bb_mean
+        d = (X @ self.bb_W + self.bb_b).clamp(-self.cfg.bbreg_max_delta, self.cfg.bbreg_max_delta).cpu().numpy()
         return bx.apply_box_regression(boxes, d)
 
     # -- public API ----------------------------------------------------------------------------------
