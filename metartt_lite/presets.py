@@ -101,7 +101,8 @@ def make_metartt(checkpoint: str | Path | None = None, seed: int = 0, dev: torch
                            f"'python -m metartt_lite meta-train --out DIR' and pass --checkpoint DIR/meta.pt")
     net = build_net(None, dev)
     r_init, r_on, extra = load_meta(path, net)
-    k_init, k_on = len(r_init), len(r_on)
+    # a Meta-Tracker-style checkpoint (--meta-tracker) has no A_on: online updates then reuse α_init^1
+    k_init, k_on = len(r_init), (len(r_on) or cfg.k_on)
     return RTMDNetTracker(net, replace(cfg, k_init=k_init, k_on=k_on), name=name, seed=seed,
                           meta_rates=(r_init, r_on or r_init), dev=dev)
 

@@ -27,7 +27,7 @@ from .utils import MetaRTTError, atomic_write_json, device as default_device, gi
 
 @dataclass
 class PretrainConfig:
-    iterations: int = 3000
+    iterations: int = 1500
     frames_per_batch: int = 8
     batch_pos: int = 32
     batch_neg: int = 96
