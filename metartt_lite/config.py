@@ -65,7 +65,7 @@ class TrackConfig:
     hard_negative_mining: bool = True
     bbox_reg: bool = True
     bbreg_samples: int = 1000
-    bbreg_alpha: float = 1.0         # ridge penalty relative to the features' energy (see tracker._fit_bbreg)
+    bbreg_alpha: float = 10.0        # ridge penalty relative to the features' energy (see tracker._fit_bbreg)
     bbreg_max_delta: float = 0.5     # clamp on predicted (dx/w, dy/h, log dw, log dh)
     max_update_failures: int = 3      # cap: consecutive failed frames that still trigger a short-term update
     optim: OptimConfig = field(default_factory=OptimConfig)

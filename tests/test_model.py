@@ -117,10 +117,10 @@ def _net(channels: int = 3) -> TrackerNet:
 def test_roi_align_constant_region():
     net = _net(2)
     fmap = torch.zeros(1, 2, 16, 16)
-    fmap[0, 0, 4:10, 4:10] = 5.0          # a block of cells 4..9 (cell i centred on crop px 16 i + 8)
+    fmap[0, 0, 4:10, 4:10] = 5.0          # a block of cells 4..9 (cell i centred on box coordinate 16 i + 0.5)
     fmap[0, 1] = -2.0                     # constant channel
-    # sample points at feature coords x/16 - 0.5 in [4, 9]  <=>  crop px [72, 152]
-    out = net.roi_features(fmap, np.array([[72, 72, 80, 80.0], [80, 90, 40, 30]]))
+    # sample points at feature coords (x - 7.5)/16 - 0.5 in [4, 9]  <=>  box x in [79.5, 159.5]
+    out = net.roi_features(fmap, np.array([[79.5, 79.5, 80, 80.0], [87.5, 97.5, 40, 30]]))
     assert out.shape == (2, 2 * 9)
     torch.testing.assert_close(out[:, :9], torch.full((2, 9), 5.0))
     torch.testing.assert_close(out[:, 9:], torch.full((2, 9), -2.0))
@@ -132,7 +132,9 @@ def test_roi_align_ramp_max_pool_and_channel_major_flatten():
     net = _net(3)
     ys, xs = torch.meshgrid(torch.arange(16.0), torch.arange(16.0), indexing="ij")
     fmap = torch.stack([xs, 2 * ys, torch.full((16, 16), 7.0)])[None]
-    box = np.array([[64, 32, 96, 64.0]])   # x: feature 3.5..9.5, 6 bins of width 1; y: 1.5..5.5, bins 2/3
+    # cell i is centred on box coordinate 16 i + 0.5 (the trunk's symmetric padding), so box x maps to
+    # feature coordinate (x - 7.5) / 16 - 0.5; a box starting at 64 + 7.5 starts at feature 3.5
+    box = np.array([[64 + 7.5, 32 + 7.5, 96, 64.0]])   # x: feature 3.5..9.5, 6 bins of width 1; y: 1.5..5.5, bins 2/3
     out = net.roi_features(fmap, box)
     assert out.shape == (1, 27)
     # 6x6 bins averaged (exact on a linear ramp: the bin centre), then 2x2 max -> the 2nd bin's centre
