@@ -433,8 +433,9 @@ def unit_circle_grid(panels: Mapping[str, Mapping[str, Any]], colors: Mapping[st
         ax.set_xlim(-1.45, 1.45); ax.set_ylim(-1.45, 1.45)
         ax.set_xticks([]); ax.set_yticks([])
         ax.set_title(title, fontsize=9)
-    axes[0][0].legend(fontsize=7, loc="lower left", bbox_to_anchor=(0, -0.28), ncol=3, frameon=False)
-    fig.tight_layout()
+    handles, labels = axes[0][0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="lower center", ncol=len(labels), fontsize=8, frameon=False)
+    fig.tight_layout(rect=(0, 0.08, 1, 1))
     return fig
 
 

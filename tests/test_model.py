@@ -312,3 +312,29 @@ def test_adapt_non_finite_loss_raises():
     p0 = OrderedDict((k, v.clone().requires_grad_(True)) for k, v in params.items())
     with pytest.raises(FloatingPointError, match="step 1"):
         adapt(p0, lambda p, k: p["w1"].sum() * float("nan"), [{k: 0.1 for k in params}])
+
+
+def test_folded_trunk_equals_the_unfolded_network():
+    """Folding BatchNorm into the convs (model.fold_batchnorm) leaves the trunk's output unchanged."""
+    from metartt_lite.model import Trunk, load_efficientnet_lite0
+    trunk = Trunk(5)
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in trunk.modules())
+    full = load_efficientnet_lite0()
+    ref = torch.nn.Sequential(full.conv_stem, full.bn1, *list(full.blocks)[:5]).eval()
+    x = torch.rand(2, 3, 128, 128) * 255
+    with torch.no_grad():
+        expect = ref((x - trunk.mean) / trunk.std)
+    torch.testing.assert_close(trunk(x), expect, atol=1e-3 * float(expect.abs().max()), rtol=1e-4)
+
+
+def test_roi_max_pool_equals_torch_max_pool():
+    from metartt_lite.model import TrackerNet
+    net = TrackerNet(SMALL, trunk=StubTrunk(5)).eval()
+    fmap = torch.randn(1, 5, 16, 16)
+    boxes = np.array([[10, 20, 90, 70.0], [100, 40, 30, 50]])
+    got = net.roi_features(fmap, boxes)
+    from torchvision.ops import roi_align
+    b = torch.tensor(boxes, dtype=torch.float32)
+    rois = torch.cat([torch.zeros(2, 1), b[:, :2] - 7.5, b[:, :2] + b[:, 2:] - 7.5], 1)
+    r = roi_align(fmap, rois, output_size=SMALL.roi_presample, spatial_scale=1 / 16, sampling_ratio=-1, aligned=True)
+    torch.testing.assert_close(got, torch.nn.functional.max_pool2d(r, 2).flatten(1))
