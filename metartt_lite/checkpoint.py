@@ -29,7 +29,7 @@ def load_checkpoint(path: str | os.PathLike, kind: str | None = None,
     """Load and check a checkpoint; raise MetaRTTError naming what is wrong."""
     path = Path(path)
     if not path.is_file():
-        raise MetaRTTError(f"checkpoint {path} does not exist")
+        raise MetaRTTError(f"checkpoint {path} {'is not a file' if path.exists() else 'does not exist'}")
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # truncated, corrupt, or not a torch file, or would need code execution

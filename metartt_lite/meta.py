@@ -30,7 +30,7 @@ from .episodes import Episode, EpisodeConfig, pos_neg, sample_episode
 from .features import CacheConfig, SequenceFeatures, cache_sequence
 from .losses import meta_test_loss, pos_neg_ce
 from .model import TrackerNet
-from .utils import MetaRTTError, atomic_write_json, device as default_device, git_commit
+from .utils import MetaRTTError, atomic_write_json, check_output_dir, device as default_device, git_commit
 
 
 @dataclass
@@ -232,6 +232,18 @@ def load_learner_tensors(learner: MetaLearner, tensors: dict[str, torch.Tensor],
             v.copy_(tensors[k].to(v.dtype))
 
 
+def _load_optimizer(opt: torch.optim.Optimizer, extra: dict, path: Path) -> None:
+    """Restore the optimiser state of a ``*_last.pt``; a file without one, or from another variant of the
+    run (other parameter groups), is a user error, not a crash."""
+    if "optimizer" not in extra:
+        raise MetaRTTError(f"{path} has no optimiser state (a final checkpoint?); cannot resume from it")
+    try:
+        opt.load_state_dict(extra["optimizer"])
+    except (ValueError, KeyError, TypeError) as e:
+        raise MetaRTTError(f"{path} was written by a run with other settings ({' '.join(str(e).split())}); "
+                           f"use a new --out") from None
+
+
 def meta_train(sequences: list, out: Path, cfg: MetaConfig | None = None, model_cfg: ModelConfig | None = None,
                init_from: str | Path | None = None, resume: bool = False, dev: torch.device | None = None,
                command: str = "", progress: bool = True) -> Path:
@@ -239,7 +251,11 @@ def meta_train(sequences: list, out: Path, cfg: MetaConfig | None = None, model_
     cfg = cfg or MetaConfig()
     model_cfg = model_cfg or ModelConfig()
     dev = dev or default_device()
-    out = Path(out)
+    out = check_output_dir(out)
+    if cfg.episodes < 1 or cfg.meta_batch < 1:
+        raise MetaRTTError(f"--episodes and --meta-batch must be at least 1 (got {cfg.episodes}, {cfg.meta_batch})")
+    if not sequences:
+        raise MetaRTTError("meta-training needs at least 1 training sequence (the split is empty)")
     if len(sequences) < 2 and cfg.episode.hard_examples:
         raise MetaRTTError("meta-training with hard examples needs at least 2 training sequences")
     from .presets import build_net, load_pretrained_into
@@ -249,16 +265,16 @@ def meta_train(sequences: list, out: Path, cfg: MetaConfig | None = None, model_
     learner = MetaLearner(net, cfg).to(dev)
     opt = build_optimizer(learner, cfg)
     rank, world = _world()
+    step, history, wall_prev = 0, [], 0.0
+    last = out / "meta_last.pt"
+    if resume and last.exists():  # before the feature cache: a bad file fails fast
+        obj = load_checkpoint(last, kind="meta", model_cfg=model_cfg)
+        load_learner_tensors(learner, obj["tensors"], last)
+        _load_optimizer(opt, obj["extra"], last)
+        step, history, wall_prev = obj["extra"]["step"], obj["extra"]["history"], obj["extra"]["wall_time_s"]
     t0 = time.time()
     feats = [cache_sequence(s, net.trunk, model_cfg, cfg.cache, dev=dev) for s in sequences]
     t_cache = time.time() - t0
-    step, history, wall_prev = 0, [], 0.0
-    last = out / "meta_last.pt"
-    if resume and last.exists():
-        obj = load_checkpoint(last, kind="meta", model_cfg=model_cfg)
-        load_learner_tensors(learner, obj["tensors"], last)
-        opt.load_state_dict(obj["extra"]["optimizer"])
-        step, history, wall_prev = obj["extra"]["step"], obj["extra"]["history"], obj["extra"]["wall_time_s"]
     n_steps = -(-cfg.episodes // cfg.meta_batch)
     names = [s.name for s in sequences]
 

@@ -22,7 +22,8 @@ from .checkpoint import WEIGHTS_DIR, save_checkpoint
 from .config import ModelConfig
 from .features import CacheConfig, SequenceFeatures, cache_sequence
 from .model import TrackerNet
-from .utils import MetaRTTError, atomic_write_json, device as default_device, git_commit, seed_everything
+from .utils import (MetaRTTError, atomic_write_json, check_output_dir, device as default_device, git_commit,
+                    seed_everything)
 
 
 @dataclass
@@ -73,6 +74,9 @@ def pretrain(sequences: list, out: Path, cfg: PretrainConfig | None = None, mode
     cfg = cfg or PretrainConfig()
     model_cfg = model_cfg or ModelConfig()
     dev = dev or default_device()
+    out = check_output_dir(out)
+    if cfg.iterations < 1:
+        raise MetaRTTError(f"--iterations must be at least 1 (got {cfg.iterations})")
     if len(sequences) < 2:
         raise MetaRTTError("multi-domain pretraining needs at least 2 training sequences")
     rng = seed_everything(cfg.seed)

@@ -73,7 +73,7 @@ from .episodes import EpisodeConfig
 from .features import CacheConfig, cache_sequence
 from .model import Head, TrackerNet
 from .tracker import HeadOptimizer, MetaRateOptimizer, RTMDNetTracker
-from .utils import MetaRTTError, atomic_write_json, device as default_device, git_commit
+from .utils import MetaRTTError, atomic_write_json, check_output_dir, device as default_device, git_commit
 
 LAYERS = ("shared", "fc4", "fc5")
 PRUNE_CHECKPOINT = WEIGHTS_DIR / "prune.pt"
@@ -454,7 +454,9 @@ def prune_train(sequences: list, out: str | Path, meta_checkpoint: str | Path | 
     (and ``out/prune_last.pt`` every ``checkpoint_every`` episodes, with the optimiser state)."""
     cfg = cfg or PruneConfig()
     dev = dev or default_device()
-    out = Path(out)
+    out = check_output_dir(out)
+    if not sequences:
+        raise MetaRTTError("prune-train needs at least 1 training sequence (the split is empty)")
     if len(sequences) < 2 and cfg.meta.episode.hard_examples:
         raise MetaRTTError("pruning episodes with hard examples need at least 2 training sequences")
     if cfg.episodes < 1:
@@ -467,18 +469,18 @@ def prune_train(sequences: list, out: str | Path, meta_checkpoint: str | Path | 
         pruner = MaskPredictor(widths, cfg.hidden, cfg.dropout, cfg.static_mask, cfg.leaky_slope, cfg.init_keep).to(dev)
     opt = torch.optim.Adam(pruner.parameters(), lr=cfg.lr)
     ep_cfg = replace(cfg.meta, seed=cfg.seed)
-    t0 = time.time()
-    feats = [cache_sequence(s, net.trunk, model_cfg, cfg.meta.cache, dev=dev) for s in sequences]
-    t_cache = time.time() - t0
     step, history, wall_prev = 0, [], 0.0
     last = out / "prune_last.pt"
-    if resume and last.exists():
+    if resume and last.exists():  # before the feature cache: a bad file fails fast
         p2, _, ex = load_pruner(last, model_cfg)
         if p2.widths != widths or p2.static != pruner.static:
             raise MetaRTTError(f"{last} was trained for another network or variant; use a new --out")
         pruner.load_state_dict(p2.state_dict())
-        opt.load_state_dict(ex["optimizer"])
+        meta._load_optimizer(opt, ex, last)
         step, history, wall_prev = ex["step"], ex["history"], ex["wall_time_s"]
+    t0 = time.time()
+    feats = [cache_sequence(s, net.trunk, model_cfg, cfg.meta.cache, dev=dev) for s in sequences]
+    t_cache = time.time() - t0
     names = [s.name for s in sequences]
     meta_sha = _sha1(meta_checkpoint)
 

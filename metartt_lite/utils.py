@@ -42,6 +42,18 @@ def cache_dir() -> Path:
     return path
 
 
+def check_output_dir(path: str | os.PathLike, what: str = "--out") -> Path:
+    """Refuse an output folder that cannot be one (it, or its nearest existing parent, is a file), before
+    any work is done: otherwise the first checkpoint write fails only after training."""
+    p = Path(path).expanduser()
+    for q in (p, *p.parents):
+        if q.exists():
+            if not q.is_dir():
+                raise MetaRTTError(f"{what} {p}: {q} exists and is not a folder")
+            break
+    return p
+
+
 def atomic_write(path: str | os.PathLike, writer: Callable[[str], Any]) -> Path:
     """Call ``writer(tmp_path)`` then rename onto ``path``: readers never see a half-written file."""
     path = Path(path)

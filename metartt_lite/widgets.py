@@ -22,6 +22,7 @@ imported lazily, so the plain functions work without it.
 """
 from __future__ import annotations
 
+import itertools
 import math
 import tempfile
 from pathlib import Path
@@ -79,10 +80,7 @@ class SequenceView:
 
     def frames(self) -> Iterator[np.ndarray]:
         src = self._frames() if callable(self._frames) else iter(self._frames)
-        for i, f in enumerate(src):
-            if i >= len(self):
-                return
-            yield f
+        return itertools.islice(src, len(self))  # never pulls a frame past the end
 
 
 def as_sequence(video: Any, n_frames: int | None = None) -> SequenceView:
@@ -317,10 +315,14 @@ def crop_patch(frame: np.ndarray, box: Sequence[float], size: int = 48) -> np.nd
     """The image inside ``box`` (xywh, 0-based, continuous coordinates) resampled to size×size
     (replicated border outside the frame)."""
     x, y, w, h = (float(v) for v in box)
-    sx, sy = size / max(w, 1e-6), size / max(h, 1e-6)
+    # warp at no less than the box's own resolution (sub-pixel exact, bilinear), then area-average down
+    iw, ih = max(size, int(np.ceil(w - 1e-6))), max(size, int(np.ceil(h - 1e-6)))
+    sx, sy = iw / max(w, 1e-6), ih / max(h, 1e-6)
     M = np.array([[sx, 0, -x * sx + 0.5 * (sx - 1)], [0, sy, -y * sy + 0.5 * (sy - 1)]])
-    interp = cv2.INTER_AREA if min(sx, sy) < 1 else cv2.INTER_LINEAR
-    return cv2.warpAffine(frame, M, (size, size), flags=interp, borderMode=cv2.BORDER_REPLICATE)
+    patch = cv2.warpAffine(frame, M, (iw, ih), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    if (iw, ih) != (size, size):
+        patch = cv2.resize(patch, (size, size), interpolation=cv2.INTER_AREA)
+    return patch
 
 
 def crop_patches(frame: np.ndarray, boxes: np.ndarray, size: int = 48, max_n: int | None = None) -> list[np.ndarray]:
@@ -551,17 +553,20 @@ def mask_threshold_widget(net, x: torch.Tensor, theta: Mapping[str, torch.Tensor
 
 # ---------------------------------------------------------------------------------- tracking (nb 06)
 def draw_boxes(frame: np.ndarray, boxes_by_tracker: Mapping[str, np.ndarray], gt: np.ndarray | None, i: int,
-               thickness: int = 2, label: bool = True) -> np.ndarray:
-    """Frame ``i`` with the ground truth (green) and each tracker's box (its colour) drawn on a copy."""
+               thickness: int = 1, label: bool = True) -> np.ndarray:
+    """Frame ``i`` with the ground truth (green) and each tracker's box (its colour) drawn on a copy.
+
+    Boxes are drawn in order (ground truth first) with decreasing line width, ``thickness`` for the
+    last one, so trackers that agree exactly still show every colour."""
     img = np.ascontiguousarray(frame).copy()
     items = ([("gt", gt[i], GT_COLOR)] if gt is not None and np.all(np.isfinite(gt[i])) else [])
     items += [(n, np.asarray(b)[i], _color(n, j)) for j, (n, b) in enumerate(boxes_by_tracker.items())]
-    for n, b, c in items:
+    for k, (n, b, c) in enumerate(items):
         if not np.all(np.isfinite(b)):
             continue
         x0, y0 = int(round(b[0])), int(round(b[1]))
         x1, y1 = int(round(b[0] + b[2])), int(round(b[1] + b[3]))
-        cv2.rectangle(img, (x0, y0), (x1, y1), c, thickness)
+        cv2.rectangle(img, (x0, y0), (x1, y1), c, thickness + len(items) - 1 - k)
     if label:
         cv2.putText(img, f"#{i}", (4, 14), cv2.FONT_HERSHEY_SIMPLEX, 0.45, (255, 255, 255), 1, cv2.LINE_AA)
     return img
