@@ -353,7 +353,8 @@ def test_notebook_02_renders_slider_and_plotly_in_chromium(tmp_path):
                     pass
                 page.locator(".lm-MenuBar-itemLabel", has_text="Run").first.click()
                 page.locator(".lm-Menu .lm-Menu-itemLabel", has_text=re.compile(r"^Run All Cells$")).first.click()
-                page.get_by_text("notebook ran in").first.wait_for(timeout=300_000)   # the last cell ran
+                # the last cell's *output* (its source holds the same words) says the whole notebook ran
+                page.locator(".jp-OutputArea-output", has_text="notebook ran in").first.wait_for(timeout=300_000)
                 slider = page.locator(".widget-slider").first
                 slider.wait_for(state="attached", timeout=30_000)
                 slider.scroll_into_view_if_needed()

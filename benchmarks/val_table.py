@@ -1,0 +1,75 @@
+"""One evaluation run for the closing notes: every tracker preset and pruning variant side by side on
+the same frames with the same timer (``evaluation.evaluate``), plus the pruning rates per layer.
+
+    python benchmarks/val_table.py --split val --out docs/results/val
+    python benchmarks/val_table.py --trackers metartt,metartt-prune,metartt-prune-nometa,metartt-prune-static
+
+Pruning variants: ``metartt-prune-nometa`` / ``metartt-prune-static`` use
+``weights/prune_nometa.pt`` / ``weights/prune_static.pt`` (trained with ``prune-train --no-meta`` /
+``--static-mask``).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import numpy as np
+
+from metartt_lite.checkpoint import WEIGHTS_DIR
+from metartt_lite.data import data_root, load_split
+from metartt_lite.evaluation import evaluate, format_table
+from metartt_lite.presets import make_tracker
+from metartt_lite.utils import atomic_write_json
+
+VARIANTS = {"metartt-prune-nometa": WEIGHTS_DIR / "prune_nometa.pt", "metartt-prune-static": WEIGHTS_DIR / "prune_static.pt"}
+DEFAULT = "rtmdnet,rtmdnet-k5,rtmdnet-k5-tuned,metartt,metartt-prune,metartt-prune-nometa,metartt-prune-static,csrt,kcf,mil"
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--data", default=None)
+    ap.add_argument("--split", default="val")
+    ap.add_argument("--sequences", default=None)
+    ap.add_argument("--trackers", default=DEFAULT)
+    ap.add_argument("--out", default="docs/results/val")
+    args = ap.parse_args()
+    seqs = load_split(data_root(args.data), split=args.split, names=args.sequences)
+    rates: dict[str, list] = {}
+    made = {}
+
+    def factory(name: str):
+        if name in VARIANTS:
+            from metartt_lite.pruning import make_metartt_prune
+            t = make_metartt_prune(prune_checkpoint=VARIANTS[name])
+            t.name = name
+        else:
+            t = make_tracker(name)
+        made[name] = t
+        if hasattr(t, "prune_rate"):  # record each video's pruning rate after its init
+            init = t.init
+
+            def init_and_record(frame, box, _t=t, _name=name, _init=init):
+                _init(frame, box)
+                rates.setdefault(_name, []).append(dict(_t.prune_rate))
+            t.init = init_and_record
+        return t
+
+    res = evaluate(args.trackers.split(","), seqs, factory, out_dir=Path(args.out),
+                   config={"split": args.split, "sequences": [s.name for s in seqs]})
+    summary = {}
+    for name, per_video in rates.items():
+        layers = per_video[0].keys()
+        summary[name] = {l: {"mean": float(np.mean([v[l] for v in per_video])), "std": float(np.std([v[l] for v in per_video]))}
+                         for l in layers}
+    res["prune_rates"] = summary
+    atomic_write_json(Path(args.out) / "results.json", res)
+    print(format_table(res))
+    if summary:
+        print("pruning rate per layer (mean ± std over videos):")
+        for name, layers in summary.items():
+            print(f"  {name}: " + ", ".join(f"{l} {v['mean']:.2f}±{v['std']:.2f}" for l, v in layers.items()))
+
+
+if __name__ == "__main__":
+    main()
