@@ -5,16 +5,17 @@ function** that takes ordinary values and returns numbers or a figure. The noteb
 a reader with a kernel *and* the static companion (a matplotlib figure or a plotly figure, which render
 in a saved notebook or an HTML export without any kernel); the tests call the plain functions directly.
 
-=============================  ============================================  ==============================
-widget (needs a kernel)         plain function it calls                       static companion
-=============================  ============================================  ==============================
-:func:`learning_rate_widget`    :func:`plot_learning_rates`, :func:`lr_summary`  :func:`learning_rate_figure`
-:func:`episode_widget`          your ``show(episode, seed) -> Figure``        :func:`episode_grid`, :func:`episode_overview`
-:func:`triplet_widget`          your ``show(gamma, xi) -> Figure``            :func:`unit_circle_grid`
-:func:`mask_threshold_widget`   :func:`mask_threshold_effect`, :func:`plot_mask_threshold`  the same plot, all τ
-:func:`tracking_player`         :func:`draw_boxes`                             :func:`tracking_strip`
-:func:`upload_widget`           :func:`track_uploaded`                         :func:`tracking_strip`
-=============================  ============================================  ==============================
+Widget (needs a kernel) → the plain function it calls → its static companion:
+
+* :func:`learning_rate_widget` → :func:`plot_learning_rates` (:func:`lr_summary` for the numbers)
+  → :func:`learning_rate_figure`
+* :func:`episode_widget` → the notebook's ``show(episode, seed)`` → :func:`episode_overview`,
+  :func:`episode_grid`
+* :func:`triplet_widget` → the notebook's ``show(gamma, xi)`` → :func:`unit_circle_grid`
+* :func:`mask_threshold_widget` → :func:`mask_threshold_effect`, :func:`plot_mask_threshold` → the same
+  plot for every τ
+* :func:`tracking_player` → :func:`draw_boxes` → :func:`tracking_strip`
+* :func:`upload_widget` → :func:`track_uploaded` → :func:`tracking_strip`
 
 Conventions: steps ``k`` are **1-based** as in the paper's Eqs. 2–3 (``rates[k - 1]`` is α^k); boxes are
 0-based ``[x, y, w, h]``; frames uint8 RGB. Nothing in the package imports this module; ipywidgets is
