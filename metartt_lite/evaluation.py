@@ -124,8 +124,11 @@ def _init_box(seq: Any) -> np.ndarray:
 
 
 def _frame_iter(seq: Any) -> Iterator[np.ndarray]:
-    if hasattr(seq, "frames"):
-        return iter(seq.frames())
+    frames = getattr(seq, "frames", None)
+    if callable(frames):          # data.Sequence: a generator (sequential video reads)
+        return iter(frames())
+    if frames is not None:        # samples.SampleVideo: a list of frames
+        return iter(frames)
     return (seq.frame(i) for i in range(len(seq)))
 
 

@@ -411,7 +411,7 @@ def unit_circle_figure(groups: Mapping[str, Any], title: str = "", colors: Mappi
         c = (colors or {}).get(lab, default[i % len(default)])
         fig.add_trace(go.Scatter(x=a[:, 0] * r, y=a[:, 1] * r, mode="markers", name=f"{lab} ({len(a)})",
                                  marker=dict(size=7, color=c, opacity=0.75)))
-    fig.update_layout(title=title, width=460, height=440, xaxis=dict(range=[-1.4, 1.4], title="f₀/‖f‖ (negative class)"),
+    fig.update_layout(title=title, width=520, height=480, xaxis=dict(range=[-1.4, 1.4], title="f₀/‖f‖ (negative class)"),
                       yaxis=dict(range=[-1.4, 1.4], scaleanchor="x", title="f₁/‖f‖ (target class)"),
                       margin=dict(l=50, r=10, t=50, b=40), legend=dict(x=0.0, y=-0.2, orientation="h"))
     return fig
@@ -638,7 +638,7 @@ def success_figure(boxes_by_tracker: Mapping[str, np.ndarray], gt: np.ndarray, t
         fig.add_trace(go.Scatter(x=IOU_THRESHOLDS, y=m["success_curve"], mode="lines",
                                  name=f"{n} [AUC {m['auc']:.3f}]", line=dict(color=_hex(_color(n, j)), width=2.5)))
     fig.update_layout(title=title, xaxis_title="overlap threshold t", yaxis_title="success rate (IoU > t)",
-                      yaxis_range=[0, 1.02], xaxis_range=[0, 1], height=380, width=560,
+                      yaxis_range=[0, 1.02], xaxis_range=[0, 1], height=380, width=640,
                       margin=dict(l=50, r=20, t=50, b=40))
     return fig
 

@@ -288,3 +288,23 @@ def test_load_results_errors(tmp_path):
     p.write_text("[1, 2]")
     with pytest.raises(MetaRTTError, match="not a metartt_lite results file"):
         load_results(p)
+
+
+def test_run_sequence_accepts_a_sample_video():
+    """samples.SampleVideo keeps its frames in a list; run_sequence must iterate it, not call it."""
+    from metartt_lite.samples import make_sample
+    from metartt_lite.evaluation import run_sequence
+    video = make_sample("translation", seed=0, n_frames=6, size=(96, 72))
+
+    class Oracle:
+        name = "oracle"
+
+        def init(self, frame, box):
+            self.i = 0
+
+        def update(self, frame):
+            self.i += 1
+            return video.groundtruth[self.i], 1.0
+
+    out = run_sequence(Oracle(), video)
+    np.testing.assert_allclose(out["boxes"], video.groundtruth)

@@ -229,7 +229,8 @@ def _dist_worker(rank, world, port, q):
     learner = meta.MetaLearner(net, small_cfg())
     loss, _ = meta.meta_gradient(learner, feats, [0, 1, 2, 3], CPU)
     if rank == 0:
-        q.put((loss, {k: p.grad.clone() for k, p in learner.named_parameters()}))
+        # plain numpy arrays: torch tensors would travel as shared-memory handles that die with this process
+        q.put((loss, {k: p.grad.detach().numpy().copy() for k, p in learner.named_parameters()}))
     torch.distributed.destroy_process_group()
 
 
@@ -251,4 +252,4 @@ def test_two_gloo_processes_give_the_same_meta_gradient():
         p.join(60)
     assert abs(loss1 - loss2) < 1e-5
     for k in one:
-        torch.testing.assert_close(two[k], one[k], rtol=1e-4, atol=1e-6, msg=k)
+        torch.testing.assert_close(torch.from_numpy(two[k]), one[k], rtol=1e-4, atol=1e-6, msg=k)

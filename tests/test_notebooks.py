@@ -11,6 +11,7 @@ import json
 import os
 import re
 import secrets
+import shutil
 import socket
 import subprocess
 import sys
@@ -313,6 +314,8 @@ def test_notebook_02_renders_slider_and_plotly_in_chromium(tmp_path):
         pytest.skip("playwright is not installed (pip install playwright; never 'playwright install')")
     nb_path = REPO / "notebooks" / "02_inner_loop.ipynb"
     before = nb_path.read_bytes()
+    checkpoints = REPO / "notebooks" / ".ipynb_checkpoints"   # JupyterLab makes it on open; removed after if new
+    had_checkpoints = checkpoints.exists()
     # JupyterLab settings for this run only: no autosave (running the notebook must never write outputs
     # into the repository's copy), every cell rendered (no windowing), a throw-away workspace.
     settings = tmp_path / "lab-settings"
@@ -377,6 +380,8 @@ def test_notebook_02_renders_slider_and_plotly_in_chromium(tmp_path):
             proc.kill()
             proc.wait(timeout=10)
         log.close()
+        if not had_checkpoints:
+            shutil.rmtree(checkpoints, ignore_errors=True)
     assert shot.stat().st_size > 10_000
     out = REPO / "outputs" / "screenshots"
     out.mkdir(parents=True, exist_ok=True)
