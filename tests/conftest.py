@@ -15,3 +15,14 @@ def shared_data() -> Path:
     if not (path / "sequences.json").is_file():
         pytest.skip("../shared/data not found: set METARTT_DATA")
     return path
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _one_torch_thread():
+    """One intra-op thread for the whole test run: on a shared 2-core machine OpenMP spin-waiting made
+    two threads ~20x slower, and the tests' numbers do not depend on the thread count."""
+    import torch
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)

@@ -31,12 +31,6 @@ N_UPDATES = 600
 RSS_GROWTH_LIMIT_MB = 50.0
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
 
 
 def _malloc_trim():

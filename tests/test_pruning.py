@@ -24,12 +24,6 @@ CPU = torch.device("cpu")
 SMALL = ModelConfig(crop_size=128, target_size=40.0, shared_channels=4, fc_width=8)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
 
 
 def small_meta_cfg(**kw) -> meta.MetaConfig:

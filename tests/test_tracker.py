@@ -18,13 +18,6 @@ CPU = torch.device("cpu")
 CHEAP = replace(presets.RTMDNET_K5_TUNED, n_neg_init=300, n_pos_init=100, init_augment_crops=0)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread():
-    """One intra-op thread: on a shared 2-core machine OpenMP spin-waiting makes 2 threads ~20x slower."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
 
 
 def cheap_tracker(cfg=CHEAP, seed: int = 0) -> RTMDNetTracker:
