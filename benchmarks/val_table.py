@@ -11,7 +11,6 @@ Pruning variants: ``metartt-prune-nometa`` / ``metartt-prune-static`` use
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
 import numpy as np

@@ -8,7 +8,6 @@ from typing import Callable, Mapping, Sequence
 
 import torch
 
-Params = "OrderedDict[str, torch.Tensor]"
 LossFn = Callable[[Mapping[str, torch.Tensor], int], torch.Tensor]
 
 

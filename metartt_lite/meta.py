@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import os
 import time
-from collections import OrderedDict
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -24,7 +23,7 @@ from tqdm.auto import tqdm
 
 from . import boxes as bx
 from .adaptation import adapt
-from .checkpoint import WEIGHTS_DIR, check_tensors, load_checkpoint, save_checkpoint
+from .checkpoint import check_tensors, load_checkpoint, save_checkpoint
 from .config import ModelConfig
 from .episodes import Episode, EpisodeConfig, pos_neg, sample_episode
 from .features import CacheConfig, SequenceFeatures, cache_sequence

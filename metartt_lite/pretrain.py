@@ -53,10 +53,10 @@ def sample_rois(sf: SequenceFeatures, i: int, n_pos: int, n_neg: int, crop_size:
 
 
 def batch_features(net: TrackerNet, sf: SequenceFeatures, frames: np.ndarray, n_pos: int, n_neg: int,
-                   rng: np.random.Generator, dev: torch.device, pos_iou: float = 0.7, neg_iou: float = 0.5,
-                   shared_params: dict | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+                   rng: np.random.Generator, dev: torch.device, pos_iou: float = 0.7,
+                   neg_iou: float = 0.5) -> tuple[torch.Tensor, torch.Tensor]:
     """RoI features (through the *trainable* shared conv) of positives and negatives from ``frames``."""
-    fmap = net.shared_forward(sf.trunk[frames].to(dev).float(), shared_params)
+    fmap = net.shared_forward(sf.trunk[frames].to(dev).float())
     pos_b, neg_b, pos_i, neg_i = [], [], [], []
     per_p, per_n = -(-n_pos // len(frames)), -(-n_neg // len(frames))
     for j, i in enumerate(frames):

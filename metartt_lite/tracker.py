@@ -11,14 +11,13 @@ from __future__ import annotations
 
 import time
 from collections import OrderedDict, deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from . import boxes as bx
-from .config import ModelConfig, TrackConfig
+from .config import TrackConfig
 from .losses import pos_neg_ce
 from .model import Crop, TrackerNet, crop_image, make_crop, to_tensor
 from .utils import MetaRTTError, device as default_device
@@ -115,7 +114,7 @@ class RTMDNetTracker:
         img = to_tensor(crop_image(frame, crop), self.device)
         t1 = time.perf_counter()
         with torch.no_grad():
-            fmap = self.net.shared_forward(self.net.trunk(img), self.shared_params)
+            fmap = self.net.shared_forward(self.net.trunk(img))
         self.times.crop += t1 - t0
         self.times.trunk += time.perf_counter() - t1
         return fmap
@@ -186,7 +185,6 @@ class RTMDNetTracker:
         self.times = FrameTimes()
         # fresh adaptable parameters for this video: θ0 (copied; the shared net is never modified)
         self.params = OrderedDict((k, v.detach().clone().requires_grad_(True)) for k, v in self.net.head_params().items())
-        self.shared_params = self._shared_params()
         if c.optim.kind == "meta":
             if self.meta_rates is None:
                 raise MetaRTTError(f"tracker {self.name!r} uses meta-learned rates but none were loaded")
@@ -240,9 +238,6 @@ class RTMDNetTracker:
         self.failures = 0
         self.last_score = float("inf")
         self.frame_size = (W, H)
-
-    def _shared_params(self) -> dict[str, torch.Tensor] | None:
-        return None
 
     def update(self, frame: np.ndarray) -> tuple[np.ndarray, float]:
         """Track one frame; returns the box (xywh, 0-based, inside the frame) and its score."""
