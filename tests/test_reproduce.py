@@ -1,0 +1,103 @@
+"""``reproduce`` end to end on a tiny data root (3 sample videos of 12 frames: 2 train, 1 val), with
+``--quick --episodes 2`` so that all nine variants train in seconds; then a second run that must reuse
+every checkpoint, and a data root without ``splits.json`` (exit 2, one ``error:`` line)."""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from metartt_lite.cli import main
+from metartt_lite.reproduce import META_VARIANTS, PRUNE_VARIANTS, TABLES
+from metartt_lite.samples import make_sample, write_sample_as_otb
+
+NAMES = ["s0", "s1", "s2"]
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    import os
+    T = tmp_path_factory.mktemp("reproduce")
+    old = os.environ.get("METARTT_CACHE")
+    os.environ["METARTT_CACHE"] = str(T / "cache")
+    root = T / "data"
+    for i, preset in enumerate(["translation", "scale", "distractor"]):
+        write_sample_as_otb(make_sample(preset, seed=i, n_frames=12, size=(160, 120)), root / NAMES[i])
+    (root / "sequences.json").write_text(json.dumps({"sequences": [{"name": n} for n in NAMES]}))
+    (root / "splits.json").write_text(json.dumps({"train": ["s0", "s1"], "val": ["s2"]}))
+    yield T, root
+    if old is None:
+        os.environ.pop("METARTT_CACHE", None)
+    else:
+        os.environ["METARTT_CACHE"] = old
+
+
+def _reproduce(T, root, capsys):
+    rc = main(["reproduce", "--data", str(root), "--out", str(T / "out"), "--quick", "--episodes", "2",
+               "--prune-episodes", "2", "--meta-batch", "2", "-q"])
+    cap = capsys.readouterr()
+    assert rc == 0, cap.err
+    return cap.out
+
+
+def test_reproduce_end_to_end_and_cache(run, capsys):
+    T, root = run
+    out = T / "out"
+    log = _reproduce(T, root, capsys)
+    assert "reusing" not in log
+    for variant in META_VARIANTS:
+        assert (out / "checkpoints" / variant / "meta.pt").is_file()
+    for variant in PRUNE_VARIANTS:
+        assert (out / "checkpoints" / variant / "prune.pt").is_file()
+    for f in ("results.json", "README.md", "success.png", "precision.png", "success.html"):
+        assert (out / f).is_file(), f
+
+    res = json.loads((out / "results.json").read_text())
+    for k in ("device", "trackers", "tables", "prune_rates", "reproduce", "wall_time"):
+        assert k in res, k
+    rp = res["reproduce"]
+    for k in ("quick", "seed", "seeds", "git_commit", "training", "evaluation_wall_time_s", "training_wall_time_s",
+              "meta_episodes", "prune_episodes", "train_sequences", "val_sequences", "torch_device"):
+        assert k in rp, k
+    assert rp["quick"] is True and rp["meta_episodes"] == 2 and rp["prune_episodes"] == 2
+    assert rp["train_sequences"] == ["s0", "s1"] and rp["val_sequences"] == ["s2"]  # never val for training
+    assert set(rp["training"]) == set(META_VARIANTS) | set(PRUNE_VARIANTS)
+    assert all(v["training_wall_time_s"] > 0 and not v["reused"] for v in rp["training"].values())
+
+    readme = (out / "README.md").read_text()
+    base = res["trackers"]["rtmdnet"]["fps"]
+    for key, (title, rows) in TABLES.items():
+        assert title in readme
+        assert [r["tracker"] for r in res["tables"][key]] == [n for n, _ in rows]
+        for r in res["tables"][key]:
+            assert f"(`{r['tracker']}`)" in readme
+            # every row comes from the same evaluate call: its numbers are the evaluation's
+            t = res["trackers"][r["tracker"]]
+            assert r["auc"] == t["auc"] and r["fps"] == t["fps"]
+            assert r["fps_ratio_vs_rtmdnet"] == pytest.approx(t["fps"] / base)
+    assert "quick mode: 2 meta / 2 prune episodes, sequences s2" in readme
+    for link in ("success.png", "precision.png", "success.html"):
+        assert f"({link})" in readme
+    for name in ("metartt-prune", "metartt-prune-nometa", "metartt-prune-static"):
+        pr = res["prune_rates"][name]
+        assert 0.0 <= pr["mean"] <= 1.0 and set(pr["layers"]) == {"shared", "fc4", "fc5"}
+    assert res["tables"]["table1"][0]["paper"]["succ"] == 65.0
+
+    # second run: every checkpoint reused, nothing retrained
+    ckpts = sorted((out / "checkpoints").glob("*/*.pt"))
+    mtimes = {p: p.stat().st_mtime_ns for p in ckpts}
+    log2 = _reproduce(T, root, capsys)
+    assert log2.count("reusing") == len(META_VARIANTS) + len(PRUNE_VARIANTS)
+    assert {p: p.stat().st_mtime_ns for p in ckpts} == mtimes
+    res2 = json.loads((out / "results.json").read_text())
+    assert all(v["reused"] for v in res2["reproduce"]["training"].values())
+
+
+def test_missing_splits_is_exit_2(tmp_path, capsys):
+    root = tmp_path / "data"
+    write_sample_as_otb(make_sample("translation", seed=0, n_frames=4, size=(160, 120)), root / "s0")
+    rc = main(["reproduce", "--data", str(root), "--out", str(tmp_path / "out"), "--quick"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert rc == 2
+    assert len(err) == 1 and err[0].startswith("error:") and "splits.json" in err[0]
+    assert not (tmp_path / "out").exists()
