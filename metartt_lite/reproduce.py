@@ -9,8 +9,8 @@
    * meta variants, all initialised from the shipped ``weights/pretrain.pt`` (Adam 1e-4 on θ0, 1e-2 on
      the log-rates, as the shipped ``meta.pt``): ``full``, ``no-estimated-target`` (D_on around the
      ground truth), ``no-hard-examples`` (γ = 0, no D_test^hard), ``scalar-lr`` (one α per tensor and
-     step), ``meta-tracker`` (one initial step, no online adaptation, no hard examples: the Meta-Tracker
-     baseline) and ``meta-tracker-hard`` (the same with hard examples);
+     step), ``meta-tracker`` (one meta-learned initial step and no online step in training, no hard
+     examples: the Meta-Tracker baseline; when tracking, online updates reuse that step's rates) and ``meta-tracker-hard`` (the same with hard examples);
    * pruning variants: ``prune`` (ψ on the ``full`` meta checkpoint, Adam 1e-3), ``prune-nometa``
      (``--no-meta`` on ``pretrain.pt``, 1e-3) and ``prune-static`` (one static mask per layer on the
      ``full`` checkpoint, 1e-2).
@@ -90,7 +90,7 @@ TABLES: dict[str, tuple[str, list[tuple[str, str]]]] = {
     "table2": ("Table 2: meta-learning ablations", [
         ("metartt", "**MetaRTT** (full)"), ("metartt-no-estimated-target", "− no estimated target (D_on from GT)"),
         ("metartt-no-hard-examples", "− no hard instances (γ = 0)"), ("metartt-scalar-lr", "− scalar lr"),
-        ("metartt-meta-tracker", "Meta-Tracker baseline (1 init step, no online)"),
+        ("metartt-meta-tracker", "Meta-Tracker baseline (1 meta-learned init step)"),
         ("metartt-meta-tracker-hard", "Meta-Tracker + hard instances")]),
     "table3": ("Table 3: pruning variants", [
         ("metartt-prune", "**MetaRTT+Prune**"), ("metartt-prune-nometa", "− no meta-learning"),
