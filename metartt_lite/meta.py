@@ -29,7 +29,8 @@ from .episodes import Episode, EpisodeConfig, pos_neg, sample_episode
 from .features import CacheConfig, SequenceFeatures, cache_sequence
 from .losses import meta_test_loss, pos_neg_ce
 from .model import TrackerNet
-from .utils import MetaRTTError, atomic_write_json, check_output_dir, device as default_device, git_commit
+from .utils import (MetaRTTError, atomic_write_json, check_output_dir, device as default_device, git_commit,
+                    remove_stale_temps)
 
 
 @dataclass
@@ -266,6 +267,8 @@ def meta_train(sequences: list, out: Path, cfg: MetaConfig | None = None, model_
     rank, world = _world()
     step, history, wall_prev = 0, [], 0.0
     last = out / "meta_last.pt"
+    if resume:
+        remove_stale_temps(last)  # left by a run killed in the middle of a checkpoint write
     if resume and last.exists():  # before the feature cache: a bad file fails fast
         obj = load_checkpoint(last, kind="meta", model_cfg=model_cfg)
         load_learner_tensors(learner, obj["tensors"], last)

@@ -73,7 +73,8 @@ from .episodes import EpisodeConfig
 from .features import CacheConfig, cache_sequence
 from .model import Head, TrackerNet
 from .tracker import HeadOptimizer, MetaRateOptimizer, RTMDNetTracker
-from .utils import MetaRTTError, atomic_write_json, check_output_dir, device as default_device, git_commit
+from .utils import (MetaRTTError, atomic_write_json, check_output_dir, device as default_device, git_commit,
+                    remove_stale_temps)
 
 LAYERS = ("shared", "fc4", "fc5")
 PRUNE_CHECKPOINT = WEIGHTS_DIR / "prune.pt"
@@ -471,6 +472,8 @@ def prune_train(sequences: list, out: str | Path, meta_checkpoint: str | Path | 
     ep_cfg = replace(cfg.meta, seed=cfg.seed)
     step, history, wall_prev = 0, [], 0.0
     last = out / "prune_last.pt"
+    if resume:
+        remove_stale_temps(last)  # left by a run killed in the middle of a checkpoint write
     if resume and last.exists():  # before the feature cache: a bad file fails fast
         p2, _, ex = load_pruner(last, model_cfg)
         if p2.widths != widths or p2.static != pruner.static:

@@ -54,6 +54,17 @@ def check_output_dir(path: str | os.PathLike, what: str = "--out") -> Path:
     return p
 
 
+def remove_stale_temps(path: str | os.PathLike) -> int:
+    """Delete the temp files an interrupted :func:`atomic_write` of ``path`` left behind
+    (``.NAME.*.tmp`` beside it); returns how many were removed."""
+    path = Path(path)
+    n = 0
+    for tmp in path.parent.glob(f".{path.name}.*.tmp") if path.parent.is_dir() else []:
+        tmp.unlink(missing_ok=True)
+        n += 1
+    return n
+
+
 def atomic_write(path: str | os.PathLike, writer: Callable[[str], Any]) -> Path:
     """Call ``writer(tmp_path)`` then rename onto ``path``: readers never see a half-written file."""
     path = Path(path)

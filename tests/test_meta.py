@@ -180,6 +180,17 @@ def test_resume_gives_the_same_parameters(tmp_path, sample_seqs, monkeypatch):
     assert load_checkpoint(resumed)["extra"]["step"] == 4
 
 
+def test_resume_removes_temp_files_of_an_interrupted_write(tmp_path, sample_seqs, monkeypatch):
+    monkeypatch.setenv("METARTT_CACHE", str(tmp_path / "cache"))
+    out = tmp_path / "run"
+    _train(sample_seqs, out, 1)
+    stale = out / ".meta_last.pt.abc123.tmp"  # what a SIGKILL during atomic_write leaves behind
+    stale.write_bytes(b"half a checkpoint")
+    _train(sample_seqs, out, 2, resume=True)
+    assert not stale.exists()
+    assert load_checkpoint(out / "meta.pt")["extra"]["step"] == 2
+
+
 def test_nan_loss_stops_with_message_and_keeps_last_checkpoint(tmp_path, sample_seqs, monkeypatch):
     monkeypatch.setenv("METARTT_CACHE", str(tmp_path / "cache"))
     out = tmp_path / "run"
