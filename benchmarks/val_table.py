@@ -13,12 +13,12 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-import numpy as np
 
 from metartt_lite.checkpoint import WEIGHTS_DIR
 from metartt_lite.data import data_root, load_split
 from metartt_lite.evaluation import evaluate, format_table
 from metartt_lite.presets import make_tracker
+from metartt_lite.pruning import make_metartt_prune, prune_rate_summary, record_prune_rates
 from metartt_lite.utils import atomic_write_json
 
 VARIANTS = {"metartt-prune-nometa": WEIGHTS_DIR / "prune_nometa.pt", "metartt-prune-static": WEIGHTS_DIR / "prune_static.pt"}
@@ -35,32 +35,19 @@ def main() -> None:
     args = ap.parse_args()
     seqs = load_split(data_root(args.data), split=args.split, names=args.sequences)
     rates: dict[str, list] = {}
-    made = {}
 
     def factory(name: str):
         if name in VARIANTS:
-            from metartt_lite.pruning import make_metartt_prune
             t = make_metartt_prune(prune_checkpoint=VARIANTS[name])
             t.name = name
         else:
             t = make_tracker(name)
-        made[name] = t
-        if hasattr(t, "prune_rate"):  # record each video's pruning rate after its init
-            init = t.init
-
-            def init_and_record(frame, box, _t=t, _name=name, _init=init):
-                _init(frame, box)
-                rates.setdefault(_name, []).append(dict(_t.prune_rate))
-            t.init = init_and_record
+        record_prune_rates(t, name, rates)
         return t
 
     res = evaluate(args.trackers.split(","), seqs, factory, out_dir=Path(args.out),
                    config={"split": args.split, "sequences": [s.name for s in seqs]})
-    summary = {}
-    for name, per_video in rates.items():
-        layers = per_video[0].keys()
-        summary[name] = {l: {"mean": float(np.mean([v[l] for v in per_video])), "std": float(np.std([v[l] for v in per_video]))}
-                         for l in layers}
+    summary = {name: prune_rate_summary(per_video)["layers"] for name, per_video in rates.items()}
     res["prune_rates"] = summary
     atomic_write_json(Path(args.out) / "results.json", res)
     print(format_table(res))

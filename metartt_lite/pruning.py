@@ -628,6 +628,28 @@ def load_tracker_parts(prune_checkpoint: str | Path, checkpoint: str | Path | No
     return net, cfg, (r_init, r_on or r_init), pruner, pc
 
 
+def record_prune_rates(tracker, name: str, rates: dict[str, list]) -> None:
+    """Wrap ``tracker.init`` (a :class:`PrunedTracker`) so each video's per-layer pruning rate is appended
+    to ``rates[name]`` right after its first-frame pruning; other trackers are left as they are."""
+    if not hasattr(tracker, "prune_rate"):
+        return
+    init = tracker.init
+
+    def init_and_record(frame, box):
+        init(frame, box)
+        rates.setdefault(name, []).append(dict(tracker.prune_rate))
+    tracker.init = init_and_record
+
+
+def prune_rate_summary(per_video: list[dict[str, float]]) -> dict:
+    """Mean ± std over videos of the pruning rate per layer and over layers, plus the per-video values."""
+    layers = list(per_video[0])
+    overall = [float(np.mean([v[l] for l in layers])) for v in per_video]
+    return {"layers": {l: {"mean": float(np.mean([v[l] for v in per_video])),
+                           "std": float(np.std([v[l] for v in per_video]))} for l in layers},
+            "mean": float(np.mean(overall)), "std": float(np.std(overall)), "per_video": per_video}
+
+
 def make_metartt_prune(checkpoint: str | Path | None = None, seed: int = 0, dev: torch.device | None = None,
                        prune_checkpoint: str | Path | None = None, tau: float | None = None,
                        min_keep: int | None | str = "checkpoint") -> PrunedTracker:

@@ -39,9 +39,7 @@ import datetime as _dt
 import sys
 import time
 from pathlib import Path
-from typing import Any
 
-import numpy as np
 
 from .utils import MetaRTTError, atomic_write, atomic_write_json, check_output_dir, git_commit
 
@@ -203,7 +201,7 @@ def _train_all(train_seqs: list, ckpt_dir: Path, meta_episodes: int, prune_episo
 def _make_factory(training: dict[str, dict], pretrained: Path | None, seed: int, rates: dict[str, list]):
     """Tracker name -> tracker: ours and the peers from presets, the variants from OUT/checkpoints."""
     from .presets import make_metartt, make_tracker
-    from .pruning import make_metartt_prune
+    from .pruning import make_metartt_prune, record_prune_rates
     by_name = {v["tracker"]: (variant, v) for variant, v in training.items()}
     full_meta = training["full"]["checkpoint"]
 
@@ -218,23 +216,9 @@ def _make_factory(training: dict[str, dict], pretrained: Path | None, seed: int,
         else:
             t = make_tracker(name, seed=seed)
         t.name = name
-        if hasattr(t, "prune_rate"):  # record each video's pruning rate right after its init
-            init = t.init
-
-            def init_and_record(frame, box, _t=t, _name=name, _init=init):
-                _init(frame, box)
-                rates.setdefault(_name, []).append(dict(_t.prune_rate))
-            t.init = init_and_record
+        record_prune_rates(t, name, rates)
         return t
     return factory
-
-
-def _rate_summary(per_video: list[dict[str, float]]) -> dict[str, Any]:
-    layers = list(per_video[0])
-    overall = [float(np.mean([v[l] for l in layers])) for v in per_video]
-    return {"layers": {l: {"mean": float(np.mean([v[l] for v in per_video])),
-                           "std": float(np.std([v[l] for v in per_video]))} for l in layers},
-            "mean": float(np.mean(overall)), "std": float(np.std(overall)), "per_video": per_video}
 
 
 def _rows(res: dict, prune_rates: dict) -> dict[str, list[dict]]:
@@ -384,7 +368,8 @@ def reproduce(data: str | None, out: str | Path, quick: bool = False, sequences:
     res = evaluate(names, val_seqs, _make_factory(training, pretrained, seed, rates), out_dir=out,
                    progress=progress, config={"command": "reproduce", "split": "val", "seed": seed, "quick": quick})
     t_eval = time.time() - t0
-    prune_rates = {n: _rate_summary(v) for n, v in rates.items() if v}
+    from .pruning import prune_rate_summary
+    prune_rates = {n: prune_rate_summary(v) for n, v in rates.items() if v}
     res["prune_rates"] = prune_rates
     res["tables"] = _rows(res, prune_rates)
     res["reproduce"] = {
