@@ -26,9 +26,10 @@
    interactive ``OUT/success.html``.
 
 Durations on this project's 2-core CPU machine: **full mode** (1,000 meta episodes × 6 variants at
-~1.3 episodes/s ≈ 13 min each, 500 prune episodes × 3 variants ≈ 2–4 min each, a ~3 min feature cache
-once, then all 14 trackers on the 5 ``val`` sequences ≈ 10 min) takes roughly **1.5–2 h**;
-``--quick`` (40 meta and 40 prune episodes, the two shortest ``val`` sequences) takes **under 15 min**
+~1.9 episodes/s ≈ 9 min each for the four full variants and under 3 min for the two Meta-Tracker ones,
+500 prune episodes × 3 variants ≈ 1.5 min each, a feature cache once, then all 15 trackers on the 5
+``val`` sequences ≈ 9.5 min) took **54 min** (docs/results/full); ``--quick`` (40 meta and 40 prune
+episodes, the two shortest ``val`` sequences) takes **under 15 min**
 (most of it the first feature cache). Quick numbers show the pipeline works; they are not the paper's
 comparison (a few dozen episodes do not meta-learn much).
 """
@@ -36,6 +37,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as _dt
+import json
 import sys
 import time
 from pathlib import Path
@@ -66,6 +68,7 @@ PRUNE_VARIANTS: dict[str, tuple[str, float, dict[str, bool]]] = {
     "prune-static": ("metartt-prune-static", 1e-2, {"static_mask": True}),
 }
 PEER_TRACKERS = ("csrt", "kcf", "mil")
+ABLATION_TABLES = ("table2", "table3")  # rows after the first are ablations of the first (the full model)
 
 # The paper's OTB2015 numbers (Succ %, Prec %, FPS on a Titan Xp; notes section 7). None: not reported.
 PAPER: dict[str, tuple[float, float, float] | None] = {
@@ -239,6 +242,13 @@ def _rows(res: dict, prune_rates: dict) -> dict[str, list[dict]]:
             if key == "table3":
                 row["prune_rate"] = prune_rates.get(name)
                 row["paper_prune_rate"] = PAPER_PRUNE_RATE.get(name)
+            row["sequence_auc"] = {s: v["auc"] for s, v in r.get("sequences", {}).items()}
+            if key in ABLATION_TABLES and out:  # an ablation row against the table's full model (its first row)
+                ref = out[0]
+                common = [s for s in row["sequence_auc"] if s in ref["sequence_auc"]]
+                row["vs_full"] = {"tracker": ref["tracker"], "delta_auc": r["auc"] - ref["auc"],
+                                  "full_ahead_on": sum(ref["sequence_auc"][s] > row["sequence_auc"][s] for s in common),
+                                  "n_sequences": len(common)}
             out.append(row)
         tables[key] = out
     return tables
@@ -297,6 +307,7 @@ def _markdown(report: dict) -> str:
                           r.get("paper_prune_rate") or "—"]
             L.append("| " + " | ".join(cells) + " |")
         L.append("")
+    L += _per_sequence_markdown(tables, rp["val_sequences"])
     L += ["## Training", "", "| variant | tracker | episodes | checkpoint | reused | training wall time (s) |",
           "|---|---|---:|---|---|---:|"]
     for variant, v in rp["training"].items():
@@ -308,9 +319,56 @@ def _markdown(report: dict) -> str:
           "* [success.html](success.html) — both, interactive (plotly, works offline)",
           "* [results.json](results.json) — every number above, per-sequence results, settings", "",
           "Expected durations on this project's 2-core CPU machine: full mode (1,000 meta episodes × 6 variants, "
-          "500 prune episodes × 3 variants, all `val` sequences) about 1.5–2 h; `--quick` under 15 min. "
-          "A rerun with the same `--out` reuses the trained checkpoints and only re-evaluates.", ""]
+          "500 prune episodes × 3 variants, all `val` sequences) about 55 min (measured: 54 min, of which "
+          "training 44 min and evaluation 9.5 min); `--quick` under 15 min. A rerun with the same `--out` "
+          "reuses the trained checkpoints and only re-evaluates; `--render-only` rewrites this file from "
+          "`results.json` without training or evaluating.", ""]
+    if rp.get("rendered_by"):
+        L += [f"This file was re-rendered from `results.json` by `{rp['rendered_by']['command']}` at commit "
+              f"`{rp['rendered_by']['git_commit']}` (numbers unchanged; layout of that commit).", ""]
     return "\n".join(L)
+
+
+def _per_sequence_markdown(tables: dict, seqs: list[str]) -> list[str]:
+    """Per-sequence AUCs of the ablation tables, with how many sequences the full model wins: a mean gap
+    that rests on one sequence is not an ordering."""
+    L = ["## Per sequence: do the gaps hold across videos?", "",
+         "AUC ×100 per `val` sequence; Δ = row − full model (the table's first row); *full ahead* = on how "
+         "many sequences the full model's AUC is higher. With 5 sequences, a mean gap under ~1 AUC point, or "
+         "one carried by a single sequence, is noise rather than an ordering.", ""]
+    for key in ABLATION_TABLES:
+        title = TABLES[key][0].split(":")[0]
+        L += [f"**{title}**", "", "| tracker | " + " | ".join(seqs) + " | mean | Δ | full ahead |",
+              "|---|" + "---:|" * (len(seqs) + 3)]
+        for r in tables[key]:
+            v = r.get("vs_full")
+            cells = [f"`{r['tracker']}`"] + [_pct(r.get("sequence_auc", {}).get(s)) for s in seqs] + [_pct(r["auc"])]
+            cells += (["—", "—"] if v is None else
+                      [f"{100 * v['delta_auc']:+.1f}", f"{v['full_ahead_on']}/{v['n_sequences']}"])
+            L.append("| " + " | ".join(cells) + " |")
+        L.append("")
+    return L
+
+
+def render(out: str | Path, command: str = "") -> dict:
+    """Rewrite ``OUT/README.md`` (and the derived ``tables`` of ``OUT/results.json``) from the results of an
+    earlier run, without training or evaluating: every measured number is kept as it was."""
+    out = Path(out)
+    path = out / "results.json"
+    if not path.is_file():
+        raise MetaRTTError(f"{path} not found: --render-only needs the output folder of an earlier reproduce run")
+    try:
+        res = json.loads(path.read_text())
+        res["tables"] = _rows(res, res.get("prune_rates", {}))
+        res["reproduce"]["rendered_by"] = {"command": command or "reproduce --render-only",
+                                           "git_commit": git_commit()}
+        text = _markdown(res)
+    except (json.JSONDecodeError, KeyError, TypeError, AttributeError) as e:
+        raise MetaRTTError(f"{path} is not a reproduce results file ({type(e).__name__}: {e})") from e
+    atomic_write_json(path, res)
+    atomic_write(out / "README.md", lambda tmp: Path(tmp).write_text(text))
+    _log(f"re-rendered {out / 'README.md'} from {path}")
+    return res
 
 
 # ---------------------------------------------------------------------------------------------- run
@@ -397,7 +455,7 @@ def add_parser(sub) -> None:
     p = sub.add_parser("reproduce", help="train every variant and write the paper's Tables 1-3 (val split)",
                        description="Train the meta and pruning variants (cached in OUT/checkpoints), evaluate every "
                                    "row on the val split in one run and write OUT/README.md (Tables 1-3 beside the "
-                                   "paper's numbers), results.json and plots. Full mode takes ~1.5-2 h on 2 CPU "
+                                   "paper's numbers), results.json and plots. Full mode takes ~55 min on 2 CPU "
                                    "cores; --quick under 15 min.")
     p.add_argument("--data", default=None, help="data folder with splits.json (default: $METARTT_DATA, else ../shared/data)")
     p.add_argument("--out", required=True, help="output folder (checkpoints are cached in OUT/checkpoints)")
@@ -415,6 +473,8 @@ def add_parser(sub) -> None:
     p.add_argument("--meta-batch", type=int, default=4, help=argparse.SUPPRESS)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
+    p.add_argument("--render-only", action="store_true",
+                   help="rewrite OUT/README.md from OUT/results.json of an earlier run (no training, no evaluation)")
     p.set_defaults(func=_run)
 
 
@@ -433,6 +493,9 @@ def _command(args: argparse.Namespace) -> str:
 
 
 def _run(args: argparse.Namespace) -> int:
+    if args.render_only:
+        render(Path(args.out), command=f"python -m metartt_lite reproduce --out {args.out} --render-only")
+        return 0
     progress = not args.quiet and sys.stderr.isatty()
     reproduce(args.data, Path(args.out), quick=args.quick, sequences=args.sequences, episodes=args.episodes,
               prune_episodes=args.prune_episodes, seed=args.seed, train_sequences=args.train_sequences,

@@ -92,6 +92,31 @@ def test_reproduce_end_to_end_and_cache(run, capsys):
     res2 = json.loads((out / "results.json").read_text())
     assert all(v["reused"] for v in res2["reproduce"]["training"].values())
 
+    # per-sequence section: ablation rows against the table's first row, recomputed here by hand
+    readme2 = (out / "README.md").read_text()
+    assert "## Per sequence: do the gaps hold across videos?" in readme2
+    for key in ("table2", "table3"):
+        rows = res2["tables"][key]
+        full = res2["trackers"][rows[0]["tracker"]]
+        assert "vs_full" not in rows[0]
+        for r in rows[1:]:
+            t = res2["trackers"][r["tracker"]]
+            ahead = sum(full["sequences"][s]["auc"] > t["sequences"][s]["auc"] for s in NAMES[2:])
+            assert r["vs_full"]["full_ahead_on"] == ahead and r["vs_full"]["n_sequences"] == 1
+            assert r["vs_full"]["delta_auc"] == pytest.approx(t["auc"] - full["auc"])
+            assert f"| {100 * r['vs_full']['delta_auc']:+.1f} | {ahead}/1 |" in readme2
+
+    # --render-only: README rewritten from results.json, every measured number kept, nothing retrained
+    (out / "README.md").write_text("stale")
+    before = json.loads((out / "results.json").read_text())
+    assert main(["reproduce", "--out", str(out), "--render-only"]) == 0
+    after = json.loads((out / "results.json").read_text())
+    assert after["trackers"] == before["trackers"] and after["tables"] == before["tables"]
+    assert "--render-only" in after["reproduce"]["rendered_by"]["command"]
+    rendered = (out / "README.md").read_text()
+    assert rendered.split("This file was re-rendered")[0].rstrip() == readme2.rstrip()
+    assert {p: p.stat().st_mtime_ns for p in ckpts} == mtimes
+
 
 def test_missing_splits_is_exit_2(tmp_path, capsys):
     root = tmp_path / "data"
@@ -101,3 +126,14 @@ def test_missing_splits_is_exit_2(tmp_path, capsys):
     assert rc == 2
     assert len(err) == 1 and err[0].startswith("error:") and "splits.json" in err[0]
     assert not (tmp_path / "out").exists()
+
+
+def test_render_only_needs_results(tmp_path, capsys):
+    rc = main(["reproduce", "--out", str(tmp_path / "nothing"), "--render-only"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert rc == 2 and len(err) == 1 and "results.json" in err[0]
+    (tmp_path / "bad").mkdir()
+    (tmp_path / "bad" / "results.json").write_text('{"trackers": {}}')
+    rc = main(["reproduce", "--out", str(tmp_path / "bad"), "--render-only"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert rc == 2 and len(err) == 1 and "not a reproduce results file" in err[0]
