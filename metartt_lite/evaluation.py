@@ -363,21 +363,29 @@ def plot_results(results: dict, out_dir: str | Path) -> dict[str, Path]:
     paths = {}
     palette = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2",
                "#7f7f7f", "#bcbd22", "#17becf"]
-    colors = {t: palette[i % len(palette)] for i, t in enumerate(results["trackers"])}  # same in all plots
+    # same colour and dash in all plots; past 10 trackers the dash tells same-coloured curves apart
+    colors = {t: palette[i % len(palette)] for i, t in enumerate(results["trackers"])}
+    dashes = {t: [("-", "solid"), ("--", "dash"), (":", "dot"), ("-.", "dashdot")][(i // len(palette)) % 4]
+              for i, t in enumerate(results["trackers"])}
+    many = len(results["trackers"]) > 8  # legend beside the axes instead of over the curves
     specs = [("success", "auc", IOU_THRESHOLDS, "success_curve", "Overlap threshold",
               "Success rate", "Success plots of OPE", "AUC"),
              ("precision", "precision", ERROR_THRESHOLDS, "precision_curve", "Location error threshold (px)",
               "Precision", "Precision plots of OPE", f"precision@{PRECISION_AT}")]
     for stem, key, xs, ckey, xlabel, ylabel, title, _ in specs:
-        fig = Figure(figsize=(6, 5), dpi=100)
+        fig = Figure(figsize=(8.5, 5) if many else (6, 5), dpi=100)
         FigureCanvasAgg(fig)
         ax = fig.add_subplot(1, 1, 1)
         for tname, r in _ranked(results, key):
             ys = np.array([np.nan if v is None else v for v in r[ckey]], dtype=np.float64)
-            ax.plot(xs, ys, linewidth=2, color=colors[tname], label=f"{tname} [{_fmt(r[key], '.3f')}]")
+            ax.plot(xs, ys, linewidth=2, color=colors[tname], linestyle=dashes[tname][0],
+                    label=f"{tname} [{_fmt(r[key], '.3f')}]")
         ax.set(xlabel=xlabel, ylabel=ylabel, title=title, xlim=(xs[0], xs[-1]), ylim=(0, 1.01))
         ax.grid(True, alpha=0.3)
-        ax.legend(loc="lower left" if stem == "success" else "lower right")
+        if many:
+            ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), fontsize="small", borderaxespad=0)
+        else:
+            ax.legend(loc="lower left" if stem == "success" else "lower right")
         fig.tight_layout()
         paths[stem] = atomic_write(out_dir / f"{stem}.png", lambda tmp, fig=fig: fig.savefig(tmp, format="png"))
 
@@ -388,7 +396,7 @@ def plot_results(results: dict, out_dir: str | Path) -> dict[str, Path]:
     fig = make_subplots(rows=1, cols=2, subplot_titles=titles)
     for col, (stem, key, xs, ckey, xlabel, ylabel, _, _) in enumerate(specs, start=1):
         for tname, r in _ranked(results, key):
-            fig.add_trace(go.Scatter(x=xs.tolist(), y=r[ckey], mode="lines", line={"color": colors[tname]},
+            fig.add_trace(go.Scatter(x=xs.tolist(), y=r[ckey], mode="lines", line={"color": colors[tname], "dash": dashes[tname][1]},
                                      name=f"{tname} [{_fmt(r[key], '.3f')}]", legendgroup=stem,
                                      legendgrouptitle_text=ylabel), row=1, col=col)
         fig.update_xaxes(title_text=xlabel, row=1, col=col)

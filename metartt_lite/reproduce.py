@@ -321,8 +321,8 @@ def _markdown(report: dict) -> str:
           "Expected durations on this project's 2-core CPU machine: full mode (1,000 meta episodes × 6 variants, "
           "500 prune episodes × 3 variants, all `val` sequences) about 55 min (measured: 54 min, of which "
           "training 44 min and evaluation 9.5 min); `--quick` under 15 min. A rerun with the same `--out` "
-          "reuses the trained checkpoints and only re-evaluates; `--render-only` rewrites this file from "
-          "`results.json` without training or evaluating.", ""]
+          "reuses the trained checkpoints and only re-evaluates; `--render-only` rewrites this file and the "
+          "plots from `results.json` without training or evaluating.", ""]
     if rp.get("rendered_by"):
         L += [f"This file was re-rendered from `results.json` by `{rp['rendered_by']['command']}` at commit "
               f"`{rp['rendered_by']['git_commit']}` (numbers unchanged; layout of that commit).", ""]
@@ -365,9 +365,11 @@ def render(out: str | Path, command: str = "") -> dict:
         text = _markdown(res)
     except (json.JSONDecodeError, KeyError, TypeError, AttributeError) as e:
         raise MetaRTTError(f"{path} is not a reproduce results file ({type(e).__name__}: {e})") from e
+    from .evaluation import plot_results
     atomic_write_json(path, res)
+    plot_results(res, out)
     atomic_write(out / "README.md", lambda tmp: Path(tmp).write_text(text))
-    _log(f"re-rendered {out / 'README.md'} from {path}")
+    _log(f"re-rendered {out / 'README.md'} and the plots from {path}")
     return res
 
 
@@ -474,7 +476,8 @@ def add_parser(sub) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
     p.add_argument("--render-only", action="store_true",
-                   help="rewrite OUT/README.md from OUT/results.json of an earlier run (no training, no evaluation)")
+                   help="rewrite OUT/README.md and the plots from OUT/results.json of an earlier run (no training, "
+                        "no evaluation)")
     p.set_defaults(func=_run)
 
 

@@ -108,6 +108,7 @@ def test_reproduce_end_to_end_and_cache(run, capsys):
 
     # --render-only: README rewritten from results.json, every measured number kept, nothing retrained
     (out / "README.md").write_text("stale")
+    (out / "success.png").unlink()
     before = json.loads((out / "results.json").read_text())
     assert main(["reproduce", "--out", str(out), "--render-only"]) == 0
     after = json.loads((out / "results.json").read_text())
@@ -115,6 +116,7 @@ def test_reproduce_end_to_end_and_cache(run, capsys):
     assert "--render-only" in after["reproduce"]["rendered_by"]["command"]
     rendered = (out / "README.md").read_text()
     assert rendered.split("This file was re-rendered")[0].rstrip() == readme2.rstrip()
+    assert (out / "success.png").is_file()  # plots redrawn from the stored curves
     assert {p: p.stat().st_mtime_ns for p in ckpts} == mtimes
 
 
