@@ -197,7 +197,7 @@ def meta_gradient(learner: MetaLearner, feats: list[SequenceFeatures], indices: 
         torch.manual_seed(hash((learner.cfg.seed, i)) % (2**31))  # dropout masks of this episode
         loss, st = episode_loss(learner, feats, make_episode(feats, learner.cfg, i), dev)
         if not torch.isfinite(loss):
-            raise FloatingPointError(f"meta-loss is {float(loss)} on episode {i}")
+            raise FloatingPointError(f"meta-loss is {float(loss.detach())} on episode {i}")
         (loss / len(indices)).backward()
         total += float(loss.detach())
         stats.append(st)
