@@ -37,3 +37,15 @@ def fake_feats(n_seq: int = 3, n_frames: int = 12, seed: int = 0, dtype=torch.fl
         out.append(SequenceFeatures(name=f"fake{s}", trunk=trunk, origins=origin, scales=scale, gt=gt,
                                     frame_sizes=np.tile([320, 240], (n_frames, 1)), frame_index=np.arange(n_frames)))
     return out
+
+
+def sample_seqs(n: int = 3, frames: int = 14) -> list:
+    """``n`` synthetic sample videos (translation / scale / distractor in turn), each named after its preset."""
+    from metartt_lite.samples import make_sample
+    presets = ["translation", "scale", "distractor"]
+    seqs = []
+    for i in range(n):
+        v = make_sample(presets[i % 3], seed=i, n_frames=frames, size=(160, 120))
+        v.name = f"{presets[i % 3]}{i}"
+        seqs.append(v)
+    return seqs

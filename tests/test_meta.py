@@ -18,7 +18,7 @@ from metartt_lite.episodes import EpisodeConfig
 from metartt_lite.losses import meta_test_loss, pos_neg_ce
 from metartt_lite.utils import MetaRTTError
 
-from meta_fixtures import TINY, fake_feats, tiny_net
+from meta_fixtures import sample_seqs as make_sample_seqs, TINY, fake_feats, tiny_net
 
 CPU = torch.device("cpu")
 
@@ -145,20 +145,9 @@ def test_ablation_flags_change_what_they_claim():
     assert "l_test_on" not in st
 
 
-def _sample_seqs(n=3, frames=14):
-    from metartt_lite.samples import make_sample
-    presets = ["translation", "scale", "distractor"]
-    seqs = []
-    for i in range(n):
-        v = make_sample(presets[i % 3], seed=i, n_frames=frames, size=(160, 120))
-        v.name = f"{presets[i % 3]}{i}"
-        seqs.append(v)
-    return seqs
-
-
 @pytest.fixture(scope="module")
 def sample_seqs():
-    return _sample_seqs()
+    return make_sample_seqs()
 
 
 def _train(seqs, out, episodes, resume=False, **kw):

@@ -18,7 +18,7 @@ from metartt_lite.episodes import EpisodeConfig
 from metartt_lite.losses import pos_neg_ce
 from metartt_lite.utils import MetaRTTError
 
-from meta_fixtures import fake_feats, tiny_net
+from meta_fixtures import sample_seqs as make_sample_seqs, fake_feats, tiny_net
 
 CPU = torch.device("cpu")
 SMALL = ModelConfig(crop_size=128, target_size=40.0, shared_channels=4, fc_width=8)
@@ -223,24 +223,13 @@ def test_episode_loss_terms_follow_eq11():
 
 
 # ------------------------------------------------------------------------- training loop & tracker
-def _sample_seqs(n=3, frames=10):
-    from metartt_lite.samples import make_sample
-    presets = ["translation", "scale", "distractor"]
-    out = []
-    for i in range(n):
-        v = make_sample(presets[i % 3], seed=i, n_frames=frames, size=(160, 120))
-        v.name = f"{presets[i % 3]}{i}"
-        out.append(v)
-    return out
-
-
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
     """A tiny meta checkpoint (1 episode of meta_train on sample videos) and the sample sequences."""
     root = tmp_path_factory.mktemp("prune")
     old = os.environ.get("METARTT_CACHE")
     os.environ["METARTT_CACHE"] = str(root / "cache")
-    seqs = _sample_seqs()
+    seqs = make_sample_seqs(frames=10)
     path = meta.meta_train(seqs, root / "meta", small_meta_cfg(), model_cfg=SMALL, progress=False, dev=CPU)
     yield root, seqs, path
     if old is None:
