@@ -41,6 +41,7 @@ import json
 import sys
 import time
 from pathlib import Path
+from typing import Callable
 
 
 from .utils import MetaRTTError, atomic_write, atomic_write_json, check_output_dir, git_commit
@@ -146,6 +147,20 @@ def _check_reused(path: Path, episodes: int, seed: int, variant: str) -> dict:
     return extra
 
 
+def _train_or_reuse(final: Path, last: Path, episodes: int, seed: int, variant: str, what: str,
+                    train: Callable[[bool], None]) -> tuple[dict, bool]:
+    """Reuse ``final`` if it exists (its settings must match), else train (resuming from ``last`` if a
+    half-finished run left one); return the checkpoint's provenance and whether it was reused."""
+    if final.exists():
+        extra = _check_reused(final, episodes, seed, variant)
+        _log(f"{variant}: reusing {final} (trained earlier, {extra.get('wall_time_s', 0):.0f} s)")
+        return extra, True
+    resume = last.exists()
+    _log(f"{variant}: {'resuming' if resume else 'training'} {what} -> {final}")
+    train(resume)
+    return _check_reused(final, episodes, seed, variant), False
+
+
 def _train_all(train_seqs: list, ckpt_dir: Path, meta_episodes: int, prune_episodes: int, seed: int,
                meta_batch: int, progress: bool, pretrained: Path | None) -> dict[str, dict]:
     from .meta import meta_train
@@ -155,18 +170,12 @@ def _train_all(train_seqs: list, ckpt_dir: Path, meta_episodes: int, prune_episo
         out = ckpt_dir / variant
         final = out / "meta.pt"
         t0 = time.time()
-        if final.exists():
-            extra = _check_reused(final, meta_episodes, seed, variant)
-            _log(f"{variant}: reusing {final} (trained earlier, {extra.get('wall_time_s', 0):.0f} s)")
-            reused = True
-        else:
-            resume = (out / "meta_last.pt").exists()
-            _log(f"{variant}: {'resuming' if resume else 'training'} meta-train ({meta_episodes} episodes) -> {final}")
-            cfg = _meta_cfg(flags, meta_episodes, seed, meta_batch)
-            meta_train(train_seqs, out, cfg, init_from=pretrained, resume=resume, progress=progress,
-                       command=f"reproduce: meta variant {variant}")
-            reused = False
-            extra = _check_reused(final, meta_episodes, seed, variant)
+
+        def train(resume: bool) -> None:  # called at once, inside this iteration
+            meta_train(train_seqs, out, _meta_cfg(flags, meta_episodes, seed, meta_batch), init_from=pretrained,
+                       resume=resume, progress=progress, command=f"reproduce: meta variant {variant}")
+        extra, reused = _train_or_reuse(final, out / "meta_last.pt", meta_episodes, seed, variant,
+                                        f"meta-train ({meta_episodes} episodes)", train)
         info[variant] = {"kind": "meta", "tracker": tname, "checkpoint": str(final), "reused": reused,
                          "episodes": meta_episodes, "flags": flags, "seed": seed,
                          "wall_time_s_this_run": time.time() - t0,
@@ -177,19 +186,13 @@ def _train_all(train_seqs: list, ckpt_dir: Path, meta_episodes: int, prune_episo
         final = out / "prune.pt"
         src = pretrained if flags.get("no_meta") else full_meta
         t0 = time.time()
-        if final.exists():
-            extra = _check_reused(final, prune_episodes, seed, variant)
-            _log(f"{variant}: reusing {final} (trained earlier, {extra.get('wall_time_s', 0):.0f} s)")
-            reused = True
-        else:
-            resume = (out / "prune_last.pt").exists()
-            _log(f"{variant}: {'resuming' if resume else 'training'} prune-train ({prune_episodes} episodes, "
-                 f"lr {lr:g}) -> {final}")
+
+        def train(resume: bool) -> None:  # called at once, inside this iteration
             cfg = _prune_cfg(flags, lr, prune_episodes, seed, None if flags.get("no_meta") else full_meta)
             prune_train(train_seqs, out, src, cfg, resume=resume, progress=progress,
                         command=f"reproduce: prune variant {variant}")
-            reused = False
-            extra = _check_reused(final, prune_episodes, seed, variant)
+        extra, reused = _train_or_reuse(final, out / "prune_last.pt", prune_episodes, seed, variant,
+                                        f"prune-train ({prune_episodes} episodes, lr {lr:g})", train)
         info[variant] = {"kind": "prune", "tracker": tname, "checkpoint": str(final), "reused": reused,
                          "episodes": prune_episodes, "lr": lr, "flags": flags, "seed": seed,
                          "source_checkpoint": str(src) if src else None,
