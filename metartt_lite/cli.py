@@ -5,7 +5,10 @@ Commands defined here:
 * ``demo``     — make an embedded sample video, track it, print AUC / precision / FPS, write an annotated
   GIF and ``results.json`` (runs offline, without ``../shared``).
 * ``track``    — track one sequence (OTB folder, GOT-10k folder, folder of frames or video file).
-* ``evaluate`` — OPE evaluation of several trackers on a data split; table + ``results.json`` + plots.
+* ``evaluate`` — OPE evaluation of several trackers on a data split, with one or more seeds; table +
+  ``results.json`` + plots.
+* ``compare``  — paired comparison of two trackers (or all against a baseline) from a ``results.json``:
+  mean difference, bootstrap CI over sequences, sequences won.
 * ``list``     — tracker names, sample presets and, when a data root is found, its sequences and splits.
 
 Other modules add commands through :data:`COMMANDS`: each entry ``(name, module_path)`` names a module
@@ -22,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
 import importlib
 import io
 import os
@@ -32,7 +36,7 @@ from typing import Any, Callable, Iterable, Iterator, Sequence
 
 import numpy as np
 
-from .utils import MetaRTTError, atomic_write, atomic_write_json
+from .utils import MetaRTTError, atomic_write, atomic_write_json, parse_seeds
 
 __all__ = ["COMMANDS", "main", "build_parser", "default_tracker", "write_annotated_video",
            "annotate_frame", "DEFAULT_TRACKERS"]
@@ -201,7 +205,7 @@ def _track_one(tname: str, tracker: Any, view: _SequenceView, config: dict, show
     with tqdm(total=len(view), desc=f"{tname}/{view.name}", unit="frame", disable=not show_progress) as bar:
         view.bar = bar
         try:
-            return evaluate([tname], [view], lambda _n: tracker, out_dir=None, progress=False, config=config)
+            return evaluate([tname], [view], lambda _n, _s: tracker, out_dir=None, progress=False, config=config)
         finally:
             view.bar = None
 
@@ -431,6 +435,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     from .utils import seed_everything
 
     names = _check_tracker_names(args.trackers.split(","))
+    seeds = parse_seeds(args.seeds) if args.seeds is not None else [args.seed]
     checkpoint = _check_checkpoint(args.checkpoint)
     out_dir = _check_output_dir(args.out, "--out")
     root = data_root(args.data)
@@ -438,13 +443,38 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     seqs = load_split(root, split, args.sequences, allow_short_gt=args.allow_short_gt)
     for s in seqs:  # fail on a bad first box now, not after an hour of tracking
         s.init_box
-    seed_everything(args.seed)
-    trackers = _build_trackers(names, checkpoint, args.seed)
+    seed_everything(seeds[0])
+    factory = functools.partial(_make_seeded, checkpoint=checkpoint)
+    for n in names:  # a bad checkpoint fails before any tracking starts
+        factory(n, seeds[0])
     config = _run_config(args, command="evaluate", data=str(root), split=split, trackers=names)
-    results = evaluate(names, seqs, trackers.__getitem__, out_dir=out_dir,
-                       progress=_show_progress(args), config=config)
+    results = evaluate(names, seqs, factory, out_dir=out_dir, progress=_show_progress(args), config=config,
+                       seeds=seeds, workers=args.workers)
     print(format_table(results))
+    print(f"{len(seqs)} sequences, seeds {','.join(map(str, seeds))}, wall time {results['wall_time']:.0f} s; "
+          f"{results['device']}")
     print(f"wrote {out_dir / 'results.json'}, success.png, precision.png, success.html")
+    return 0
+
+
+def _make_seeded(name: str, seed: int, checkpoint: Path | None = None) -> Any:
+    """``evaluate``'s tracker factory (module level, so ``--workers`` processes can receive it)."""
+    from .presets import make_tracker
+    return make_tracker(name, checkpoint=checkpoint, seed=seed)
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    from .compare import compare_file, compare_markdown, write_comparison
+    if args.baseline is None and (args.a is None or args.b is None):
+        raise MetaRTTError("give two trackers A B, or --baseline B (optionally with one A)")
+    if args.baseline is not None and args.b is not None:
+        raise MetaRTTError("give either A B or --baseline B, not both")
+    comps = compare_file(args.results, args.a, args.b, baseline=args.baseline, n_resamples=args.resamples,
+                         level=args.level, seed=args.bootstrap_seed)
+    print(compare_markdown(comps))
+    if args.out is not None:
+        js, md = write_comparison(comps, _check_output_file(args.out, "--out"), source=str(args.results))
+        print(f"wrote {js}, {md}")
     return 0
 
 
@@ -541,12 +571,30 @@ def _register_builtin(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--sequences", default=None, help="comma-separated sequence names (within the split)")
     p.add_argument("--trackers", default=DEFAULT_TRACKERS, help=f"comma-separated (default {DEFAULT_TRACKERS})")
     p.add_argument("--checkpoint", default=None, help="weights for our trackers")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0, help="the seed when --seeds is not given")
+    p.add_argument("--seeds", default=None,
+                   help="run every stochastic tracker once per seed, e.g. 0,1,2 or 0-2 (OpenCV's run once)")
+    p.add_argument("--workers", type=_positive_int, default=1,
+                   help="sequences in this many processes (torch threads are split between them; default 1)")
     p.add_argument("--out", required=True, help="output folder")
     p.add_argument("--allow-short-gt", action="store_true",
                    help="an OTB ground truth shorter than the frames truncates the frames instead of failing")
     _add_common(p)
     p.set_defaults(func=cmd_evaluate)
+
+    p = sub.add_parser("compare", help="paired comparison of trackers in a results.json (bootstrap CI over sequences)",
+                       description="Mean AUC / precision difference A - B over sequences (each sequence's values "
+                                   "averaged over seeds first), a percentile bootstrap CI that resamples sequences, "
+                                   "and the number of sequences won. Prints a markdown table; --out writes .json + .md.")
+    p.add_argument("results", help="results.json written by evaluate or reproduce (or its folder)")
+    p.add_argument("a", nargs="?", default=None, help="tracker A")
+    p.add_argument("b", nargs="?", default=None, help="tracker B")
+    p.add_argument("--baseline", default=None, help="compare every tracker (or only A) against this one")
+    p.add_argument("--resamples", type=_positive_int, default=10_000, help="bootstrap resamples (default 10000)")
+    p.add_argument("--level", type=float, default=0.95, help="confidence level (default 0.95)")
+    p.add_argument("--bootstrap-seed", type=int, default=0, help="NumPy seed of the bootstrap (default 0)")
+    p.add_argument("--out", default=None, help="write OUT.json and OUT.md")
+    p.set_defaults(func=cmd_compare)
 
     p = sub.add_parser("list", help="list trackers, sample presets, sequences and splits")
     p.add_argument("--data", default=None, help="data folder (default: $METARTT_DATA, else ../shared/data)")

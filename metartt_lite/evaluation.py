@@ -31,20 +31,24 @@ from __future__ import annotations
 import datetime as _dt
 import json
 import math
+import multiprocessing as mp
+import pickle
 import platform
 import time
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator
 
 import numpy as np
+import torch
 
 from .boxes import center_error, iou, validate_box
-from .utils import MetaRTTError, atomic_write, atomic_write_json
+from .utils import MetaRTTError, atomic_write, atomic_write_json, device
 
 __all__ = [
     "IOU_THRESHOLDS", "ERROR_THRESHOLDS", "PRECISION_AT",
     "success_curve", "auc", "precision_curve", "precision_at", "sequence_metrics",
-    "run_sequence", "evaluate", "format_table", "load_results", "device_description",
+    "run_sequence", "evaluate", "format_table", "markdown_table", "load_results", "device_description",
     "plot_results",
 ]
 
@@ -225,9 +229,6 @@ def _clean(x: Any) -> Any:
 
 def device_description() -> str:
     """The compute device (``utils.device()``, GPU name if CUDA), the CPU model and torch's thread count."""
-    import torch
-
-    from .utils import device
     dev = device()
     parts = [str(dev)]
     if dev.type == "cuda":
@@ -250,30 +251,201 @@ def device_description() -> str:
     return "; ".join(parts)
 
 
-def evaluate(tracker_names: list[str], sequences: list, make_tracker: Callable[[str], Any],
-             out_dir: str | Path | None = None, progress: bool = True,
-             config: dict | None = None) -> dict[str, Any]:
-    """Run every tracker on every sequence (OPE) and return the results dict (see the module docstring).
+class _Decoded:
+    """A sequence whose frames were decoded once (shared by every tracker and seed that runs on it)."""
 
-    ``make_tracker(name)`` is called once per tracker name; the tracker's ``init`` must reset it
-    fully, since the same object runs all sequences (as the got10k toolkit). Layout::
+    def __init__(self, seq: Any, frames: list[np.ndarray]):
+        self.name = str(getattr(seq, "name", "?"))
+        self.groundtruth = np.asarray(seq.groundtruth, dtype=np.float64)
+        self.init_box = _init_box(seq)
+        self.frames = frames
 
-        {"device": str, "config": {...}, "wall_time": s, "created": ISO time,
-         "trackers": {NAME: {"auc", "precision", "fps", "fps_with_init", "init_time" (mean s),
-                             "success_curve": [21], "precision_curve": [51],
-                             "sequences": {SEQ: {"auc", "precision", "fps", "fps_with_init",
-                                                 "init_time", "n_frames", "boxes", "scores"}}}}}
+    def __len__(self) -> int:
+        return len(self.frames)
 
+
+def _decode(seq: Any, max_bytes: float) -> tuple[Any, float]:
+    """Decode ``seq`` once into memory (returns the in-memory view and the decode time); a sequence over
+    ``max_bytes`` is left as it is and decoded again by each run."""
+    frames, nbytes = [], 0
+    t0 = time.perf_counter()
+    for f in _frame_iter(seq):
+        frames.append(f)
+        nbytes += f.nbytes
+        if nbytes > max_bytes:
+            return seq, 0.0
+    dt = time.perf_counter() - t0
+    if len(frames) != len(seq):
+        raise MetaRTTError(f"sequence {getattr(seq, 'name', '?')!r} yielded {len(frames)} frames "
+                           f"but its length is {len(seq)}")
+    return _Decoded(seq, frames), dt
+
+
+def _is_deterministic(tracker: Any) -> bool:
+    """OpenCV's peers set ``deterministic = True``: one run stands for every seed."""
+    return bool(getattr(tracker, "deterministic", False))
+
+
+def _run_one_sequence(seq: Any, tracker_names: list[str], seeds: list[int], get_tracker: Callable[[str, int], Any],
+                      max_decoded_bytes: float) -> dict[str, Any]:
+    """Every tracker and seed on one sequence (decoded once): {tname: {seed: per-run record}}."""
+    view, decode_s = _decode(seq, max_decoded_bytes)
+    out: dict[str, Any] = {"decode_time": decode_s, "runs": {}, "deterministic": {}}
+    for tname in tracker_names:
+        runs = {}
+        for k, seed in enumerate(seeds):
+            if k > 0 and out["deterministic"][tname]:
+                break
+            tracker = get_tracker(tname, seed)
+            if k == 0:
+                out["deterministic"][tname] = _is_deterministic(tracker)
+            r = run_sequence(tracker, view)
+            m = sequence_metrics(r["boxes"], seq.groundtruth)
+            n = len(r["boxes"])
+            upd = float(r["times"][1:].sum())
+            runs[seed] = {"auc": m["auc"], "precision": m["precision"],
+                          "fps": _div(n - 1, upd), "fps_with_init": _div(n, r["init_time"] + upd),
+                          "init_time": r["init_time"], "update_time": upd, "n_frames": n,
+                          "boxes": r["boxes"], "scores": r["scores"],
+                          "success_curve": m["success_curve"] if m["n_valid"] else None,
+                          "precision_curve": m["precision_curve"] if m["n_valid"] else None}
+        out["runs"][tname] = runs
+    return out
+
+
+# one process-wide tracker cache per worker (a tracker's ``init`` resets it fully, as in got10k)
+_WORKER: dict[str, Any] = {}
+
+
+def _worker_init(make_tracker: Callable[[str, int], Any], threads: int) -> None:
+    torch.set_num_threads(threads)
+    _WORKER["make"] = make_tracker
+    _WORKER["cache"] = {}
+
+
+def _worker_get(tname: str, seed: int) -> Any:
+    cache = _WORKER["cache"]
+    if (tname, seed) not in cache:
+        cache[(tname, seed)] = _WORKER["make"](tname, seed)
+    return cache[(tname, seed)]
+
+
+def _worker_run(seq: Any, tracker_names: list[str], seeds: list[int], max_decoded_bytes: float) -> dict[str, Any]:
+    return _run_one_sequence(seq, tracker_names, seeds, _worker_get, max_decoded_bytes)
+
+
+def _mean_or_none(values: list) -> float | None:
+    v = [x for x in values if x is not None]
+    return float(np.mean(v)) if v else None
+
+
+def _aggregate(tracker_names: list[str], seq_names: list[str], per_seq: dict[str, dict]) -> dict[str, Any]:
+    """Per tracker: per-seed overall scores (mean of per-sequence curves, as got10k), their mean / std /
+    worst / best over seeds, the median FPS over seeds, and per-sequence seed means."""
+    trackers: dict[str, Any] = {}
+    for tname in tracker_names:
+        seeds = list(per_seq[seq_names[0]]["runs"][tname])
+        per_seed: dict[str, Any] = {}
+        for seed in seeds:
+            runs = [per_seq[sn]["runs"][tname][seed] for sn in seq_names]
+            cs = [r["success_curve"] for r in runs if r["success_curve"] is not None]
+            cp = [r["precision_curve"] for r in runs if r["precision_curve"] is not None]
+            if cs:
+                sc, pc = np.mean(cs, axis=0), np.mean(cp, axis=0)
+                a, p = auc(sc), float(pc[PRECISION_AT])
+            else:
+                sc, pc = np.full(len(IOU_THRESHOLDS), np.nan), np.full(len(ERROR_THRESHOLDS), np.nan)
+                a = p = None
+            n_upd = sum(r["n_frames"] - 1 for r in runs)
+            n_all = sum(r["n_frames"] for r in runs)
+            t_upd = sum(r["update_time"] for r in runs)
+            t_init = sum(r["init_time"] for r in runs)
+            per_seed[str(seed)] = {"auc": a, "precision": p, "fps": _div(n_upd, t_upd),
+                                   "fps_with_init": _div(n_all, t_init + t_upd),
+                                   "init_time": t_init / len(runs), "success_curve": sc, "precision_curve": pc}
+        ps = list(per_seed.values())
+        aucs = [r["auc"] for r in ps if r["auc"] is not None]
+        precs = [r["precision"] for r in ps if r["precision"] is not None]
+        fpss = [r["fps"] for r in ps if r["fps"] is not None]
+        fpsi = [r["fps_with_init"] for r in ps if r["fps_with_init"] is not None]
+        scs = np.array([r["success_curve"] for r in ps])
+        pcs = np.array([r["precision_curve"] for r in ps])
+        sequences = {}
+        for sn in seq_names:
+            runs = per_seq[sn]["runs"][tname]
+            first = runs[seeds[0]]
+            fps_s = [r["fps"] for r in runs.values() if r["fps"] is not None]
+            sequences[sn] = {
+                "auc": _mean_or_none([r["auc"] for r in runs.values()]),
+                "precision": _mean_or_none([r["precision"] for r in runs.values()]),
+                "fps": float(np.median(fps_s)) if fps_s else None,
+                "fps_with_init": first["fps_with_init"], "init_time": first["init_time"],
+                "n_frames": first["n_frames"], "boxes": first["boxes"], "scores": first["scores"],
+                "seeds": {str(s): {"auc": r["auc"], "precision": r["precision"], "fps": r["fps"],
+                                   "boxes": r["boxes"]} for s, r in runs.items()},
+            }
+        trackers[tname] = {
+            "seeds": [int(s) for s in seeds], "deterministic": bool(per_seq[seq_names[0]]["deterministic"][tname]),
+            "auc": float(np.mean(aucs)) if aucs else None,
+            "auc_std": float(np.std(aucs, ddof=1)) if len(aucs) > 1 else 0.0 if aucs else None,
+            "auc_min": min(aucs) if aucs else None, "auc_max": max(aucs) if aucs else None,
+            "precision": float(np.mean(precs)) if precs else None,
+            "precision_std": float(np.std(precs, ddof=1)) if len(precs) > 1 else 0.0 if precs else None,
+            "fps": float(np.median(fpss)) if fpss else None,
+            "fps_with_init": float(np.median(fpsi)) if fpsi else None,
+            "init_time": float(np.mean([r["init_time"] for r in ps])),
+            "success_curve": scs.mean(axis=0), "success_curve_min": scs.min(axis=0), "success_curve_max": scs.max(axis=0),
+            "precision_curve": pcs.mean(axis=0), "precision_curve_min": pcs.min(axis=0),
+            "precision_curve_max": pcs.max(axis=0),
+            "per_seed": per_seed, "sequences": sequences,
+        }
+    return trackers
+
+
+def evaluate(tracker_names: list[str], sequences: list, make_tracker: Callable[[str, int], Any],
+             out_dir: str | Path | None = None, progress: bool = True, config: dict | None = None,
+             seeds: Iterable[int] = (0,), workers: int = 1, max_decoded_bytes: float = 2e9) -> dict[str, Any]:
+    """Run every tracker with every seed on every sequence (OPE) and return the results dict.
+
+    ``make_tracker(name, seed)`` is called once per tracker and seed; the tracker's ``init`` must reset
+    it fully, since the same object runs all sequences (as the got10k toolkit). A tracker whose
+    ``deterministic`` attribute is true (OpenCV's peers) runs once, with the first seed: its one value
+    stands for every seed in a paired comparison. Each sequence is decoded once for all trackers and
+    seeds (unless larger than ``max_decoded_bytes``); ``workers > 1`` runs sequences in that many
+    processes (``make_tracker`` must then be picklable; torch threads are split between them).
+    Layout::
+
+        {"device": str, "config": {..., "seeds": [...], "workers": n}, "wall_time": s, "created": ISO time,
+         "decode_time": s,
+         "trackers": {NAME: {"seeds": [...], "deterministic": bool,
+                             "auc" (mean over seeds), "auc_std" (sample std over seeds), "auc_min", "auc_max",
+                             "precision", "precision_std", "fps" (median over seeds), "fps_with_init",
+                             "init_time" (mean s), "success_curve" [21] (mean over seeds), "success_curve_min",
+                             "success_curve_max" (worst / best seed per threshold), "precision_curve" [51] (+ min/max),
+                             "per_seed": {SEED: {"auc", "precision", "fps", "fps_with_init", "init_time",
+                                                 "success_curve", "precision_curve"}},
+                             "sequences": {SEQ: {"auc", "precision" (means over seeds), "fps" (median),
+                                                 "fps_with_init", "init_time", "n_frames", "boxes", "scores"
+                                                 (first seed's), "seeds": {SEED: {"auc", "precision", "fps",
+                                                 "boxes"}}}}}}}
+
+    A seed's overall AUC is the AUC of the mean of its per-sequence success curves (got10k).
     Undefined values (no valid ground truth, a one-frame sequence's fps) are ``None``. With
-    ``out_dir``: writes ``results.json``, ``success.png``, ``precision.png`` and ``success.html``
-    (interactive success and precision plots, plotly.js embedded so it opens offline).
+    ``out_dir``: writes ``results.json``, ``success.png``, ``precision.png`` and ``success.html``.
     """
     tracker_names = [str(t) for t in tracker_names]
     sequences = list(sequences)
+    seeds = [int(s) for s in seeds]
     if not tracker_names:
         raise MetaRTTError("no trackers to evaluate")
     if not sequences:
         raise MetaRTTError("no sequences to evaluate on")
+    if not seeds:
+        raise MetaRTTError("no seeds given")
+    if len(set(seeds)) != len(seeds):
+        raise MetaRTTError(f"duplicate seeds in {seeds}")
+    if workers < 1:
+        raise MetaRTTError(f"workers must be at least 1, got {workers}")
     if len(set(tracker_names)) != len(tracker_names):
         raise MetaRTTError(f"duplicate tracker names in {tracker_names}")
     seq_names = [str(getattr(s, "name", "?")) for s in sequences]
@@ -291,48 +463,30 @@ def evaluate(tracker_names: list[str], sequences: list, make_tracker: Callable[[
     cfg = dict(config or {})
     cfg.setdefault("protocol", "OTB OPE (got10k ExperimentOTB)")
     cfg.setdefault("sequences", seq_names)
+    cfg["seeds"] = seeds
+    cfg["workers"] = workers
     out: dict[str, Any] = {"device": device_description(), "config": cfg, "trackers": {}}
-    bar = tqdm(total=len(tracker_names) * len(sequences), disable=not progress, unit="seq")
+    per_seq: dict[str, dict] = {}
+    bar = tqdm(total=len(sequences), disable=not progress, unit="seq")
     try:
-        for tname in tracker_names:
-            tracker = make_tracker(tname)
-            per_seq: dict[str, Any] = {}
-            curves_s, curves_p = [], []
-            n_upd = n_all = 0
-            t_upd = t_init = 0.0
+        if workers == 1:
+            cache: dict[tuple[str, int], Any] = {}
+
+            def get(tname: str, seed: int) -> Any:
+                if (tname, seed) not in cache:
+                    cache[(tname, seed)] = make_tracker(tname, seed)
+                return cache[(tname, seed)]
             for seq, sn in zip(sequences, seq_names):
-                bar.set_description(f"{tname}/{sn}")
-                r = run_sequence(tracker, seq)
-                m = sequence_metrics(r["boxes"], seq.groundtruth)
-                n = len(r["boxes"])
-                upd = float(r["times"][1:].sum())
-                per_seq[sn] = {
-                    "auc": m["auc"], "precision": m["precision"],
-                    "fps": _div(n - 1, upd), "fps_with_init": _div(n, r["init_time"] + upd),
-                    "init_time": r["init_time"], "n_frames": n,
-                    "boxes": r["boxes"], "scores": r["scores"],
-                }
-                if m["n_valid"]:
-                    curves_s.append(m["success_curve"])
-                    curves_p.append(m["precision_curve"])
-                n_upd += n - 1
-                n_all += n
-                t_upd += upd
-                t_init += r["init_time"]
+                bar.set_description(sn)
+                per_seq[sn] = _run_one_sequence(seq, tracker_names, seeds, get, max_decoded_bytes)
                 bar.update(1)
-            if curves_s:
-                sc, pc = np.mean(curves_s, axis=0), np.mean(curves_p, axis=0)
-                a, p = auc(sc), float(pc[PRECISION_AT])
-            else:
-                sc, pc = np.full(len(IOU_THRESHOLDS), np.nan), np.full(len(ERROR_THRESHOLDS), np.nan)
-                a = p = None
-            out["trackers"][tname] = {
-                "auc": a, "precision": p, "fps": _div(n_upd, t_upd),
-                "fps_with_init": _div(n_all, t_init + t_upd), "init_time": t_init / len(sequences),
-                "success_curve": sc, "precision_curve": pc, "sequences": per_seq,
-            }
+        else:
+            per_seq = _run_parallel(sequences, seq_names, tracker_names, seeds, make_tracker, workers,
+                                    max_decoded_bytes, bar)
     finally:
         bar.close()
+    out["trackers"] = _aggregate(tracker_names, seq_names, per_seq)
+    out["decode_time"] = float(sum(p["decode_time"] for p in per_seq.values()))
     out["wall_time"] = time.perf_counter() - t_start
     out["created"] = _dt.datetime.now(_dt.timezone.utc).astimezone().isoformat(timespec="seconds")
     out = _clean(out)
@@ -343,6 +497,27 @@ def evaluate(tracker_names: list[str], sequences: list, make_tracker: Callable[[
     return out
 
 
+def _run_parallel(sequences: list, seq_names: list[str], tracker_names: list[str], seeds: list[int],
+                  make_tracker: Callable, workers: int, max_decoded_bytes: float, bar: Any) -> dict[str, dict]:
+    """Sequences in ``workers`` spawned processes (longest first), torch threads split between them."""
+    try:
+        pickle.dumps(make_tracker)
+    except Exception as e:
+        raise MetaRTTError(f"workers > 1 needs a picklable make_tracker (a module-level function or "
+                           f"functools.partial), not {make_tracker!r}: {e}") from None
+    threads = max(1, torch.get_num_threads() // workers)
+    order = sorted(range(len(sequences)), key=lambda i: -len(sequences[i]))
+    per_seq: dict[str, dict] = {}
+    with ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn"), initializer=_worker_init,
+                             initargs=(make_tracker, threads)) as pool:
+        futs = {pool.submit(_worker_run, sequences[i], tracker_names, seeds, max_decoded_bytes): seq_names[i]
+                for i in order}
+        for f in as_completed(futs):
+            per_seq[futs[f]] = f.result()
+            bar.update(1)
+    return {sn: per_seq[sn] for sn in seq_names}
+
+
 # ------------------------------------------------------------------------------------------- output
 def _ranked(results: dict, key: str) -> list[tuple[str, dict]]:
     items = list(results["trackers"].items())
@@ -351,6 +526,19 @@ def _ranked(results: dict, key: str) -> list[tuple[str, dict]]:
 
 def _fmt(v: Any, spec: str) -> str:
     return "n/a" if v is None else format(v, spec)
+
+
+def _curve(values: Any) -> np.ndarray | None:
+    return None if values is None else np.array([np.nan if v is None else v for v in values], dtype=np.float64)
+
+
+def _legend(tname: str, r: dict, key: str) -> str:
+    """``name [mean]``, or ``name [mean ± std, n seeds]`` for a tracker run with several seeds."""
+    n = len(r.get("seeds", []))
+    std = r.get(f"{key}_std")
+    if n > 1 and std is not None:
+        return f"{tname} [{_fmt(r[key], '.3f')} ± {std:.3f}, {n} seeds]"
+    return f"{tname} [{_fmt(r[key], '.3f')}]"
 
 
 def plot_results(results: dict, out_dir: str | Path) -> dict[str, Path]:
@@ -377,9 +565,14 @@ def plot_results(results: dict, out_dir: str | Path) -> dict[str, Path]:
         FigureCanvasAgg(fig)
         ax = fig.add_subplot(1, 1, 1)
         for tname, r in _ranked(results, key):
-            ys = np.array([np.nan if v is None else v for v in r[ckey]], dtype=np.float64)
+            ys = _curve(r[ckey])
             ax.plot(xs, ys, linewidth=2, color=colors[tname], linestyle=dashes[tname][0],
-                    label=f"{tname} [{_fmt(r[key], '.3f')}]")
+                    label=_legend(tname, r, key))
+            lo, hi = _curve(r.get(ckey + "_min")), _curve(r.get(ckey + "_max"))
+            if lo is not None and hi is not None and len(r.get("seeds", [])) > 1:
+                ax.fill_between(xs, lo, hi, color=colors[tname], alpha=0.15, linewidth=0)
+        if any(len(r.get("seeds", [])) > 1 for r in results["trackers"].values()):
+            title += " (band: worst to best seed)"
         ax.set(xlabel=xlabel, ylabel=ylabel, title=title, xlim=(xs[0], xs[-1]), ylim=(0, 1.01))
         ax.grid(True, alpha=0.3)
         if many:
@@ -396,8 +589,14 @@ def plot_results(results: dict, out_dir: str | Path) -> dict[str, Path]:
     fig = make_subplots(rows=1, cols=2, subplot_titles=titles)
     for col, (stem, key, xs, ckey, xlabel, ylabel, _, _) in enumerate(specs, start=1):
         for tname, r in _ranked(results, key):
+            if len(r.get("seeds", [])) > 1 and r.get(ckey + "_min") is not None:
+                band_x = xs.tolist() + xs.tolist()[::-1]
+                band_y = list(r[ckey + "_max"]) + list(r[ckey + "_min"])[::-1]
+                fig.add_trace(go.Scatter(x=band_x, y=band_y, fill="toself", fillcolor=colors[tname], opacity=0.15,
+                                         line={"width": 0}, hoverinfo="skip", showlegend=False,
+                                         legendgroup=stem), row=1, col=col)
             fig.add_trace(go.Scatter(x=xs.tolist(), y=r[ckey], mode="lines", line={"color": colors[tname], "dash": dashes[tname][1]},
-                                     name=f"{tname} [{_fmt(r[key], '.3f')}]", legendgroup=stem,
+                                     name=_legend(tname, r, key), legendgroup=stem,
                                      legendgrouptitle_text=ylabel), row=1, col=col)
         fig.update_xaxes(title_text=xlabel, row=1, col=col)
         fig.update_yaxes(title_text=ylabel, range=[0, 1.01], row=1, col=col)
@@ -413,8 +612,10 @@ def plot_results(results: dict, out_dir: str | Path) -> dict[str, Path]:
 
 
 def format_table(results: dict, max_sequence_columns: int = 6) -> str:
-    """A markdown table, one row per tracker (best AUC first): tracker | AUC | Prec@20 | FPS | init (s),
-    plus one AUC column per sequence when there are at most ``max_sequence_columns`` sequences."""
+    """A markdown table, one row per tracker (best mean AUC first): tracker | seeds | AUC (mean over seeds) |
+    std | worst | best | Prec@20 | FPS (median over seeds) | init (s), plus one AUC column per sequence
+    (mean over seeds) when there are at most ``max_sequence_columns`` sequences. A deterministic tracker's
+    seeds column reads ``1 (det.)``."""
     trackers = results.get("trackers", {})
     seqs: list[str] = []
     for r in trackers.values():
@@ -422,16 +623,24 @@ def format_table(results: dict, max_sequence_columns: int = 6) -> str:
             if s not in seqs:
                 seqs.append(s)
     per_seq = 0 < len(seqs) <= max_sequence_columns
-    head = ["tracker", "AUC", f"Prec@{PRECISION_AT}", "FPS", "init (s)"]
+    head = ["tracker", "seeds", "AUC", "std", "worst", "best", f"Prec@{PRECISION_AT}", "FPS", "init (s)"]
     if per_seq:
         head += [f"AUC {s}" for s in seqs]
     rows = []
     for tname, r in _ranked(results, "auc"):
-        row = [tname, _fmt(r.get("auc"), ".3f"), _fmt(r.get("precision"), ".3f"),
+        n = len(r.get("seeds", [0]))
+        row = [tname, f"{n} (det.)" if r.get("deterministic") else str(n), _fmt(r.get("auc"), ".3f"),
+               _fmt(r.get("auc_std"), ".3f"), _fmt(r.get("auc_min", r.get("auc")), ".3f"),
+               _fmt(r.get("auc_max", r.get("auc")), ".3f"), _fmt(r.get("precision"), ".3f"),
                _fmt(r.get("fps"), ".1f"), _fmt(r.get("init_time"), ".3g")]
         if per_seq:
             row += [_fmt(r.get("sequences", {}).get(s, {}).get("auc"), ".3f") for s in seqs]
         rows.append(row)
+    return markdown_table(head, rows)
+
+
+def markdown_table(head: list[str], rows: list[list[str]]) -> str:
+    """A padded markdown table (first column left-aligned, the others right-aligned)."""
     widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(head)]
 
     def line(cells: list[str]) -> str:

@@ -111,8 +111,11 @@ class OpenCVTracker:
 
     ``init`` builds a fresh OpenCV tracker each time, so one object can run many sequences.
     ``update`` returns ``(box, score)``: score 1.0 when OpenCV located the target, else 0.0 together
-    with the previous box unchanged. Returned boxes are clipped into the frame.
+    with the previous box unchanged. Returned boxes are clipped into the frame. OpenCV's trackers use
+    no random numbers, so ``deterministic`` is true: the harness runs them once, whatever the seeds.
     """
+
+    deterministic = True
 
     def __init__(self, kind: str):
         self.kind = kind.lower()

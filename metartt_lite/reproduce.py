@@ -44,7 +44,7 @@ from pathlib import Path
 from typing import Callable
 
 
-from .utils import MetaRTTError, atomic_write, atomic_write_json, check_output_dir, git_commit
+from .utils import MetaRTTError, atomic_write, atomic_write_json, check_output_dir, git_commit, parse_seeds
 
 QUICK_META_EPISODES = 40
 QUICK_PRUNE_EPISODES = 40
@@ -204,14 +204,14 @@ def _train_all(train_seqs: list, ckpt_dir: Path, meta_episodes: int, prune_episo
 
 # ---------------------------------------------------------------------------------------- evaluation
 
-def _make_factory(training: dict[str, dict], pretrained: Path | None, seed: int, rates: dict[str, list]):
-    """Tracker name -> tracker: ours and the peers from presets, the variants from OUT/checkpoints."""
+def _make_factory(training: dict[str, dict], pretrained: Path | None, rates: dict[str, list]):
+    """(tracker name, seed) -> tracker: ours and the peers from presets, the variants from OUT/checkpoints."""
     from .presets import make_metartt, make_tracker
     from .pruning import make_metartt_prune, record_prune_rates
     by_name = {v["tracker"]: (variant, v) for variant, v in training.items()}
     full_meta = training["full"]["checkpoint"]
 
-    def factory(name: str):
+    def factory(name: str, seed: int):
         if name in by_name:
             variant, v = by_name[name]
             if v["kind"] == "meta":
@@ -265,6 +265,12 @@ def _num(v: float | None, spec: str = ".1f") -> str:
     return "—" if v is None else format(v, spec)
 
 
+def _eval_seeds(rp: dict) -> list[int]:
+    """The evaluation's tracker seeds (results written before seeds existed record one int)."""
+    t = rp.get("seeds", {}).get("trackers", rp.get("seed", 0))
+    return list(t) if isinstance(t, list) else [t]
+
+
 def _markdown(report: dict) -> str:
     rp = report["reproduce"]
     tables = report["tables"]
@@ -278,7 +284,8 @@ def _markdown(report: dict) -> str:
          f"episodes per pruning variant; all meta variants start from the shipped `pretrain.pt`.",
          f"* Evaluation: `val` split, {len(rp['val_sequences'])} sequences ({', '.join(rp['val_sequences'])}; "
          f"{rp['val_frames']} frames), every tracker in one `evaluation.evaluate` call (same frames, same "
-         f"timer), {report['wall_time']:.0f} s.",
+         f"timer), tracker seeds {', '.join(map(str, _eval_seeds(rp)))} (OpenCV's trackers are deterministic and "
+         f"run once), {report['wall_time']:.0f} s.",
          f"* Wall time of this run: {rp['total_wall_time_s']:.0f} s (training {rp['training_wall_time_s']:.0f} s, "
          f"evaluation {rp['evaluation_wall_time_s']:.0f} s).",
          "",
@@ -381,7 +388,7 @@ def render(out: str | Path, command: str = "") -> dict:
 def reproduce(data: str | None, out: str | Path, quick: bool = False, sequences: str | None = None,
               episodes: int | None = None, prune_episodes: int | None = None, seed: int = 0,
               train_sequences: str | None = None, meta_batch: int = 4, progress: bool = False,
-              command: str = "") -> dict:
+              command: str = "", eval_seeds: list[int] | None = None) -> dict:
     from .data import data_root, load_split
     from .evaluation import evaluate, format_table
     from .presets import PRETRAINED
@@ -428,15 +435,16 @@ def reproduce(data: str | None, out: str | Path, quick: bool = False, sequences:
     seed_everything(seed)
     _log(f"evaluating {len(names)} trackers on {len(val_seqs)} val sequences in one evaluate call")
     t0 = time.time()
-    res = evaluate(names, val_seqs, _make_factory(training, pretrained, seed, rates), out_dir=out,
-                   progress=progress, config={"command": "reproduce", "split": "val", "seed": seed, "quick": quick})
+    eval_seeds = list(eval_seeds) if eval_seeds else [seed]
+    res = evaluate(names, val_seqs, _make_factory(training, pretrained, rates), out_dir=out, progress=progress,
+                   config={"command": "reproduce", "split": "val", "seed": seed, "quick": quick}, seeds=eval_seeds)
     t_eval = time.time() - t0
     from .pruning import prune_rate_summary
     prune_rates = {n: prune_rate_summary(v) for n, v in rates.items() if v}
     res["prune_rates"] = prune_rates
     res["tables"] = _rows(res, prune_rates)
     res["reproduce"] = {
-        "command": command or "reproduce", "quick": quick, "seed": seed, "seeds": {"training": seed, "trackers": seed},
+        "command": command or "reproduce", "quick": quick, "seed": seed, "seeds": {"training": seed, "trackers": eval_seeds},
         "meta_episodes": meta_episodes, "prune_episodes": prune_episodes, "meta_batch": meta_batch,
         "meta_lr_rates": META_LR_RATES, "data": str(root), "out": str(out),
         "train_sequences": [s.name for s in train_seqs], "val_sequences": [s.name for s in val_seqs],
@@ -476,7 +484,8 @@ def add_parser(sub) -> None:
                         f"else {QUICK_PRUNE_EPISODES})")
     p.add_argument("--train-sequences", default=None, help="comma-separated train sequences (default: all)")
     p.add_argument("--meta-batch", type=int, default=4, help=argparse.SUPPRESS)
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0, help="training seed (and the tracker seed without --seeds)")
+    p.add_argument("--seeds", default=None, help="tracker seeds of the evaluation, e.g. 0,1,2 (default: --seed)")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
     p.add_argument("--render-only", action="store_true",
                    help="rewrite OUT/README.md and the plots from OUT/results.json of an earlier run (no training, "
@@ -487,7 +496,7 @@ def add_parser(sub) -> None:
 def _command(args: argparse.Namespace) -> str:
     """The command line this run is equivalent to (from the parsed arguments, not sys.argv)."""
     parts = ["python -m metartt_lite reproduce"]
-    for k in ("data", "out", "sequences", "episodes", "prune_episodes", "train_sequences", "seed"):
+    for k in ("data", "out", "sequences", "episodes", "prune_episodes", "train_sequences", "seed", "seeds"):
         v = getattr(args, k, None)
         if v is not None:
             parts.append(f"--{k.replace('_', '-')} {v}")
@@ -506,5 +515,5 @@ def _run(args: argparse.Namespace) -> int:
     reproduce(args.data, Path(args.out), quick=args.quick, sequences=args.sequences, episodes=args.episodes,
               prune_episodes=args.prune_episodes, seed=args.seed, train_sequences=args.train_sequences,
               meta_batch=args.meta_batch, progress=progress,
-              command=_command(args))
+              command=_command(args), eval_seeds=parse_seeds(args.seeds) if args.seeds else None)
     return 0

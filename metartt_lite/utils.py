@@ -102,3 +102,25 @@ def git_commit() -> str:
         return out.stdout.strip() or "unknown"
     except Exception:
         return "unknown"
+
+
+def parse_seeds(text: str) -> list[int]:
+    """``0,1,2`` or ``0-4`` -> a list of distinct ints."""
+    seeds: list[int] = []
+    try:
+        for part in str(text).split(","):
+            part = part.strip()
+            if not part:
+                continue
+            if "-" in part[1:]:
+                lo, hi = part.split("-", 1) if not part.startswith("-") else (part, part)
+                seeds += list(range(int(lo), int(hi) + 1))
+            else:
+                seeds.append(int(part))
+    except ValueError:
+        raise MetaRTTError(f"seeds {text!r}: expected comma-separated integers, e.g. 0,1,2 or 0-2") from None
+    if not seeds:
+        raise MetaRTTError(f"seeds {text!r}: no seed given")
+    if len(set(seeds)) != len(seeds):
+        raise MetaRTTError(f"seeds {text!r}: a seed is listed twice")
+    return seeds

@@ -101,7 +101,7 @@ class BoomTracker(ConstantTracker):
 TRACKERS = {"oracle": OracleTracker, "constant": ConstantTracker, "sleepy": SleepyTracker, "boom": BoomTracker}
 
 
-def make_tracker(name):
+def make_tracker(name, seed=0):
     return TRACKERS[name]()
 
 
@@ -206,18 +206,21 @@ def test_evaluate_writes_exact_layout(tmp_path):
     seqs = [FakeSequence("seqA", n=12, step=(4, 3), absent=(5, 6)), FakeSequence("seqB", n=9, step=(5, 4))]
     res = evaluate(["oracle", "constant"], seqs, make_tracker, out_dir=tmp_path, progress=False,
                    config={"note": "unit test"})
-    assert set(res) == {"device", "config", "trackers", "wall_time", "created"}
+    assert set(res) == {"device", "config", "trackers", "wall_time", "created", "decode_time"}
     assert isinstance(res["device"], str) and "torch threads" in res["device"]
     assert res["config"]["note"] == "unit test"
     assert list(res["trackers"]) == ["oracle", "constant"]
     for tname, t in res["trackers"].items():
-        assert set(t) == {"auc", "precision", "fps", "fps_with_init", "init_time", "success_curve",
-                          "precision_curve", "sequences"}
+        assert set(t) == {"seeds", "deterministic", "auc", "auc_std", "auc_min", "auc_max", "precision",
+                          "precision_std", "fps", "fps_with_init", "init_time", "success_curve", "success_curve_min",
+                          "success_curve_max", "precision_curve", "precision_curve_min", "precision_curve_max",
+                          "per_seed", "sequences"}
+        assert t["seeds"] == [0] and t["auc_std"] == 0.0 and t["auc_min"] == t["auc_max"] == t["auc"]
         assert len(t["success_curve"]) == 21 and len(t["precision_curve"]) == 51
         assert set(t["sequences"]) == {"seqA", "seqB"}
         for sn, s in t["sequences"].items():
             assert set(s) == {"auc", "precision", "fps", "fps_with_init", "init_time", "n_frames",
-                              "boxes", "scores"}
+                              "boxes", "scores", "seeds"}
             assert s["n_frames"] == len(s["boxes"]) == len(s["scores"])
             assert all(len(b) == 4 for b in s["boxes"])
             assert s["fps"] > 0 and s["fps_with_init"] > 0
@@ -244,6 +247,7 @@ def test_evaluate_writes_exact_layout(tmp_path):
     table = format_table(res)
     lines = table.splitlines()
     assert len(lines) == 4 and "AUC" in lines[0] and "Prec@20" in lines[0] and "AUC seqA" in lines[0]
+    assert "seeds" in lines[0] and "std" in lines[0] and "worst" in lines[0] and "best" in lines[0]
     assert lines[2].startswith("| oracle") and "0.952" in lines[2]  # best first
     assert "AUC seqA" not in format_table(res, max_sequence_columns=1)
 
@@ -308,3 +312,93 @@ def test_run_sequence_accepts_a_sample_video():
 
     out = run_sequence(Oracle(), video)
     np.testing.assert_allclose(out["boxes"], video.groundtruth)
+
+
+# ------------------------------------------------------------------------------------------- seeds
+class NoisyOracle(OracleTracker):
+    """The oracle's box shifted by a seed-dependent random offset: a stochastic tracker."""
+    name = "noisy"
+
+    def __init__(self, seed=0):
+        self.seed = seed
+
+    def init(self, frame, box):
+        super().init(frame, box)
+        self.rng = np.random.default_rng(self.seed)
+
+    def update(self, frame):
+        box, score = super().update(frame)
+        return box + np.r_[self.rng.normal(0, 3, 2), 0, 0], score
+
+
+class DetConstant(ConstantTracker):
+    deterministic = True
+    name = "det"
+
+
+class CountingSequence(FakeSequence):
+    """Counts frame decodes."""
+    decodes = 0
+
+    def frame(self, i):
+        CountingSequence.decodes += 1
+        return super().frame(i)
+
+
+def make_seeded(name, seed=0):
+    return NoisyOracle(seed) if name == "noisy" else DetConstant() if name == "det" else TRACKERS[name]()
+
+
+def test_evaluate_seeds_statistics_and_decode_once(tmp_path):
+    seqs = [CountingSequence("s1", n=10, step=(3, 2)), CountingSequence("s2", n=8, step=(2, 3))]
+    CountingSequence.decodes = 0
+    built = []
+
+    def factory(name, seed):
+        built.append((name, seed))
+        return make_seeded(name, seed)
+    res = evaluate(["noisy", "det"], seqs, factory, out_dir=tmp_path, progress=False, seeds=[3, 4, 5])
+    assert CountingSequence.decodes == 18          # each sequence decoded once for 2 trackers x 3 seeds
+    assert sorted(built) == [("det", 3), ("noisy", 3), ("noisy", 4), ("noisy", 5)]  # each built once
+    n, d = res["trackers"]["noisy"], res["trackers"]["det"]
+    assert n["seeds"] == [3, 4, 5] and not n["deterministic"]
+    assert d["seeds"] == [3] and d["deterministic"]   # run once, whatever the seeds
+    per_seed = [n["per_seed"][str(s)]["auc"] for s in (3, 4, 5)]
+    assert len(set(per_seed)) == 3                    # the seed matters
+    assert n["auc"] == pytest.approx(np.mean(per_seed))
+    assert n["auc_std"] == pytest.approx(np.std(per_seed, ddof=1))
+    assert n["auc_min"] == min(per_seed) and n["auc_max"] == max(per_seed)
+    # per-seed AUC = AUC of the mean of that seed's per-sequence curves; per-sequence = mean over seeds
+    for s in (3, 4, 5):
+        curves = [sequence_metrics(np.array(n["sequences"][q.name]["seeds"][str(s)]["boxes"], float),
+                                   q.groundtruth)["success_curve"] for q in seqs]
+        assert n["per_seed"][str(s)]["auc"] == pytest.approx(auc(np.mean(curves, axis=0)))
+    for q in seqs:
+        runs = n["sequences"][q.name]["seeds"]
+        assert n["sequences"][q.name]["auc"] == pytest.approx(np.mean([runs[str(s)]["auc"] for s in (3, 4, 5)]))
+    # the band spans the seeds
+    assert np.all(np.array(n["success_curve_min"]) <= np.array(n["success_curve"]) + 1e-12)
+    assert np.all(np.array(n["success_curve"]) <= np.array(n["success_curve_max"]) + 1e-12)
+    # same seed, same result (a tracker's init resets it): a second evaluate gives identical boxes
+    res2 = evaluate(["noisy"], seqs, make_seeded, progress=False, seeds=[4])
+    assert res2["trackers"]["noisy"]["sequences"]["s1"]["boxes"] == n["sequences"]["s1"]["seeds"]["4"]["boxes"]
+    table = format_table(res)
+    assert "1 (det.)" in table and "| noisy" in table
+    with pytest.raises(MetaRTTError, match="duplicate seeds"):
+        evaluate(["noisy"], seqs, make_seeded, progress=False, seeds=[1, 1])
+
+
+def test_evaluate_workers_match_one_process():
+    seqs = [FakeSequence("s1", n=10, step=(3, 2)), FakeSequence("s2", n=8, step=(2, 3)),
+            FakeSequence("s3", n=6, step=(1, 1))]
+    one = evaluate(["noisy", "oracle"], seqs, make_seeded, progress=False, seeds=[0, 1])
+    two = evaluate(["noisy", "oracle"], seqs, make_seeded, progress=False, seeds=[0, 1], workers=2)
+    for t in ("noisy", "oracle"):
+        assert two["trackers"][t]["auc"] == one["trackers"][t]["auc"]
+        for q in seqs:
+            assert two["trackers"][t]["sequences"][q.name]["seeds"] == {
+                k: {**v, "fps": two["trackers"][t]["sequences"][q.name]["seeds"][k]["fps"]}
+                for k, v in one["trackers"][t]["sequences"][q.name]["seeds"].items()}
+    assert two["config"]["workers"] == 2
+    with pytest.raises(MetaRTTError, match="picklable"):
+        evaluate(["oracle"], seqs, lambda n, s: OracleTracker(), progress=False, workers=2)

@@ -188,5 +188,5 @@ def test_evaluate_with_peer(tmp_path):
         def frames(self):
             return iter(self._frames)
 
-    res = evaluate(["kcf"], [Seq()], make_peer, progress=False)
+    res = evaluate(["kcf"], [Seq()], lambda name, seed: make_peer(name), progress=False)
     assert res["trackers"]["kcf"]["auc"] > 0.7 and res["trackers"]["kcf"]["precision"] == 1.0
