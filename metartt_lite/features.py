@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import warnings
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -38,6 +39,8 @@ class SequenceFeatures:
     gt: np.ndarray             # (N, 4) 0-based xywh in frame px
     frame_sizes: np.ndarray    # (N, 2) (W, H)
     frame_index: np.ndarray    # (N,) index into the sequence
+    distractors: np.ndarray | None = None  # (N, D, 4) boxes of pasted look-alikes (synthetic clips), else None
+    source: str = ""           # the video the frames come from (a synthetic clip's source video)
 
     def __len__(self) -> int:
         return len(self.gt)
@@ -46,25 +49,53 @@ class SequenceFeatures:
         return Crop(origin=self.origins[i], scale=float(self.scales[i]), size=crop_size)
 
 
+def _ident(seq, model_cfg: ModelConfig, cc: CacheConfig) -> dict:
+    """What a cache entry was built from: the sequence (name, length, ground-truth hash) and the settings."""
+    return {"name": seq.name, "n": len(seq),
+            "gt": hashlib.sha1(np.nan_to_num(np.asarray(seq.groundtruth, dtype=np.float64), nan=-7).tobytes()).hexdigest(),
+            "trunk_blocks": model_cfg.trunk_blocks, "crop": model_cfg.crop_size, "target": model_cfg.target_size,
+            "cache": asdict(cc), "v": 2}
+
+
 def _key(seq, model_cfg: ModelConfig, cc: CacheConfig) -> str:
-    ident = {"name": seq.name, "n": len(seq), "gt": hashlib.sha1(np.nan_to_num(seq.groundtruth, nan=-7).tobytes()).hexdigest(),
-             "trunk_blocks": model_cfg.trunk_blocks, "crop": model_cfg.crop_size, "target": model_cfg.target_size,
-             "cache": asdict(cc), "v": 1}
-    return hashlib.sha1(json.dumps(ident, sort_keys=True).encode()).hexdigest()[:16]
+    return hashlib.sha1(json.dumps(_ident(seq, model_cfg, cc), sort_keys=True).encode()).hexdigest()[:16]
+
+
+def _check_entry(d: dict, ident: dict, seq) -> SequenceFeatures:
+    """A loaded cache entry, after checking it is the one asked for (not truncated, not another sequence's)."""
+    if json.loads(d.get("ident", "null") or "null") != ident:
+        raise ValueError("it was built from another sequence or other settings")
+    sf = SequenceFeatures(**{k: (v.numpy() if torch.is_tensor(v) and k != "trunk" else v)
+                             for k, v in d.items() if k != "ident"})
+    n = len(sf.frame_index)
+    if not (sf.trunk.shape[0] == len(sf.gt) == len(sf.origins) == len(sf.scales) == len(sf.frame_sizes) == n) or n == 0:
+        raise ValueError("its arrays have inconsistent lengths")
+    gt = np.asarray(seq.groundtruth, dtype=np.float64)[sf.frame_index]
+    if not np.allclose(gt, sf.gt):
+        raise ValueError("its ground truth differs from the sequence's")
+    if not torch.isfinite(sf.trunk.float()).all():
+        raise ValueError("it holds non-finite features")
+    return sf
 
 
 def cache_sequence(seq, trunk: Trunk, model_cfg: ModelConfig, cc: CacheConfig | None = None,
                    root: Path | None = None, dev: torch.device | None = None) -> SequenceFeatures:
-    """Trunk features for ``seq`` (an object with name, groundtruth, frame(i)), from disk if cached."""
+    """Trunk features for ``seq`` (an object with name, groundtruth, frame(i)), from disk if cached.
+
+    A cache entry that cannot be read (truncated, corrupt) or that does not match ``seq`` and the settings
+    (a foreign file under the expected name) is reported with a warning, deleted and rebuilt; it is never
+    used."""
     cc = cc or CacheConfig()
     root = Path(root) if root else cache_dir() / "features"
+    ident = _ident(seq, model_cfg, cc)
     path = root / f"{seq.name}-{_key(seq, model_cfg, cc)}.pt"
     if path.exists():
         try:
-            d = torch.load(path, map_location="cpu", weights_only=True)
-            return SequenceFeatures(**{k: (v.numpy() if torch.is_tensor(v) and k != "trunk" else v) for k, v in d.items()})
-        except Exception:
-            path.unlink(missing_ok=True)  # a stale or broken cache entry is rebuilt
+            return _check_entry(torch.load(path, map_location="cpu", weights_only=True), ident, seq)
+        except Exception as e:
+            warnings.warn(f"feature cache {path} is unusable ({type(e).__name__}: {' '.join(str(e).split())[:200]}); "
+                          f"rebuilding it", RuntimeWarning, stacklevel=2)
+            path.unlink(missing_ok=True)
     dev = dev or next(trunk.buffers()).device
     rng = np.random.default_rng([cc.seed, int(hashlib.sha1(seq.name.encode()).hexdigest()[:8], 16)])
     gt_all = np.asarray(seq.groundtruth, dtype=np.float64)
@@ -87,5 +118,7 @@ def cache_sequence(seq, trunk: Trunk, model_cfg: ModelConfig, cc: CacheConfig | 
         sizes.append((frame.shape[1], frame.shape[0]))
     d = dict(name=seq.name, trunk=torch.cat(feats), origins=np.array(origins), scales=np.array(scales),
              gt=gt_all[idx], frame_sizes=np.array(sizes), frame_index=np.array(idx))
-    atomic_torch_save(path, {k: (torch.from_numpy(v) if isinstance(v, np.ndarray) else v) for k, v in d.items()})
+    saved = {k: (torch.from_numpy(v) if isinstance(v, np.ndarray) else v) for k, v in d.items()}
+    saved["ident"] = json.dumps(ident, sort_keys=True)
+    atomic_torch_save(path, saved)
     return SequenceFeatures(**d)

@@ -26,11 +26,12 @@ from .adaptation import adapt
 from .checkpoint import check_tensors, load_checkpoint, save_checkpoint
 from .config import ModelConfig
 from .episodes import Episode, EpisodeConfig, pos_neg, sample_episode
+from .synthetic import SyntheticConfig, make_clips
 from .features import CacheConfig, SequenceFeatures, cache_sequence
 from .losses import meta_test_loss, pos_neg_ce
 from .model import TrackerNet
 from .utils import (MetaRTTError, atomic_write_json, check_output_dir, device as default_device, git_commit,
-                    remove_stale_temps)
+                    git_dirty, remove_stale_temps)
 
 
 @dataclass
@@ -51,6 +52,14 @@ class MetaConfig:
     grad_clip: float = 10.0
     checkpoint_every: int = 25     # meta-steps
     seed: int = 0
+    learn_theta: bool = True       # False: keep θ0 from pretraining, meta-learn only A_init, A_on (--rates-only)
+    synthetic_ratio: float = 0.0   # share of episodes drawn from synthetic clips (GOTURN-style, synthetic.py)
+    n_synthetic: int = 0           # synthetic clips made from train frames (0: none)
+    holdout_fold: int = -1         # ≥ 0: hold aside train sequences i with i % n_folds == fold for model selection
+    n_folds: int = 4
+    val_every: int = 25            # meta-steps between validation meta-losses
+    val_episodes: int = 32         # fixed episodes on the held-aside sequences
+    patience: int = 0              # stop after this many validations without improvement (0: never)
     episode: EpisodeConfig = field(default_factory=lambda: EpisodeConfig(n_neg=256, n_neg_on=64))
     cache: CacheConfig = field(default_factory=CacheConfig)
 
@@ -105,12 +114,14 @@ def _ce_loss_fn(net: TrackerNet, pos: torch.Tensor, neg: torch.Tensor, n_neg: in
 
 
 def episode_loss(learner: MetaLearner, feats: list[SequenceFeatures], ep: Episode, dev: torch.device,
-                 trajectory: dict | None = None) -> tuple[torch.Tensor, dict]:
+                 trajectory: dict | None = None, create_graph: bool | None = None) -> tuple[torch.Tensor, dict]:
     """Run one simulated episode (Algorithm 1, lines 5–12) and return L_meta (Eq. 7) and statistics.
 
     ``trajectory``, if given, receives D_init/D_on/D_test features and every θ^k (for the pruning loss).
+    ``create_graph`` overrides the config's second/first order (validation needs no outer graph).
     """
     cfg, net = learner.cfg, learner.net
+    second_order = (not cfg.first_order) if create_graph is None else create_graph
     ec = cfg.episode
     S = net.cfg.crop_size
     sf = feats[ep.seq]
@@ -127,7 +138,7 @@ def episode_loss(learner: MetaLearner, feats: list[SequenceFeatures], ep: Episod
     theta0 = net.head_params()
     traj_init: list = []
     theta_init = adapt(theta0, _ce_loss_fn(net, pos_init, neg_init, cfg.batch_neg), learner.rates("init"),
-                       create_graph=not cfg.first_order, trajectory=traj_init)
+                       create_graph=second_order, trajectory=traj_init)
 
     # D_test: std from the last frame's ground truth, hard from other sequences' targets
     t_slot = len(ep.frames) - 1
@@ -163,7 +174,7 @@ def episode_loss(learner: MetaLearner, feats: list[SequenceFeatures], ep: Episod
         pos_on, neg_on = torch.cat(pos_on), torch.cat(neg_on)
         traj_on: list = []
         theta_on = adapt(theta_init, _ce_loss_fn(net, pos_on, neg_on, cfg.batch_neg), learner.rates("on"),
-                         create_graph=not cfg.first_order, trajectory=traj_on)
+                         create_graph=second_order, trajectory=traj_on)
         loss_on = l_test(theta_on)
         meta_loss = meta_loss + loss_on
         stats.update(l_test_on=float(loss_on.detach()), est_iou=float(np.mean(est_iou)), targets=targets)
@@ -176,10 +187,24 @@ def episode_loss(learner: MetaLearner, feats: list[SequenceFeatures], ep: Episod
     return meta_loss, stats
 
 
-def make_episode(feats: list[SequenceFeatures], cfg: MetaConfig, index: int) -> Episode:
-    """Episode number ``index``: its sequence and samples depend only on (seed, index)."""
-    rng = np.random.default_rng([cfg.seed, index])
-    return sample_episode(feats, int(rng.integers(len(feats))), cfg.episode, rng)
+def make_episode(feats: list[SequenceFeatures], cfg: MetaConfig, index: int, n_real: int | None = None,
+                 offset: int = 0) -> Episode:
+    """Episode number ``index``: its sequence and samples depend only on (seed, index).
+
+    ``feats[:n_real]`` are real videos, the rest synthetic clips; with ``synthetic_ratio`` > 0 an episode
+    is on a clip with that probability. D_test^hard comes from real videos other than the episode's source.
+    ``offset`` shifts the stream (validation episodes use their own)."""
+    rng = np.random.default_rng([cfg.seed + offset, index])
+    n_real = len(feats) if n_real is None else n_real
+    if n_real < len(feats) and cfg.synthetic_ratio > 0 and rng.random() < cfg.synthetic_ratio:
+        seq = n_real + int(rng.integers(len(feats) - n_real))
+    else:
+        seq = int(rng.integers(n_real))
+    if n_real == len(feats) and all(not f.source or f.source == f.name for f in feats):
+        return sample_episode(feats, seq, cfg.episode, rng)   # all real: every other video (as before)
+    src = feats[seq].source or feats[seq].name
+    pool = [j for j in range(n_real) if (feats[j].source or feats[j].name) != src]
+    return sample_episode(feats, seq, cfg.episode, rng, hard_pool=pool)
 
 
 def _world() -> tuple[int, int]:
@@ -188,14 +213,15 @@ def _world() -> tuple[int, int]:
     return 0, 1
 
 
-def meta_gradient(learner: MetaLearner, feats: list[SequenceFeatures], indices: list[int], dev: torch.device) -> tuple[float, list[dict]]:
+def meta_gradient(learner: MetaLearner, feats: list[SequenceFeatures], indices: list[int], dev: torch.device,
+                  n_real: int | None = None) -> tuple[float, list[dict]]:
     """Accumulate ∇_M of the mean L_meta over episodes ``indices`` (this rank's share, all-reduced)."""
     rank, world = _world()
     mine = [i for j, i in enumerate(indices) if j % world == rank]
     total, stats = 0.0, []
     for i in mine:
         torch.manual_seed(hash((learner.cfg.seed, i)) % (2**31))  # dropout masks of this episode
-        loss, st = episode_loss(learner, feats, make_episode(feats, learner.cfg, i), dev)
+        loss, st = episode_loss(learner, feats, make_episode(feats, learner.cfg, i, n_real), dev)
         if not torch.isfinite(loss):
             raise FloatingPointError(f"meta-loss is {float(loss.detach())} on episode {i}")
         (loss / len(indices)).backward()
@@ -212,9 +238,44 @@ def meta_gradient(learner: MetaLearner, feats: list[SequenceFeatures], indices: 
     return total / len(indices), stats
 
 
+VAL_SEED_OFFSET = 1_000_003  # validation episodes draw from their own stream
+
+
+def validation_loss(learner: MetaLearner, feats: list[SequenceFeatures], n_val: int, n_episodes: int,
+                    dev: torch.device) -> float:
+    """Mean L_meta (first order, no outer graph, dropout masks fixed) over ``n_episodes`` fixed episodes
+    on ``feats[:n_val]`` (the held-aside train sequences); D_test^hard from every other real video."""
+    cfg = learner.cfg
+    total = 0.0
+    with torch.random.fork_rng(devices=[]):
+        for i in range(n_episodes):
+            torch.manual_seed(i)
+            rng = np.random.default_rng([cfg.seed + VAL_SEED_OFFSET, i])
+            ep = sample_episode(feats, int(rng.integers(n_val)), cfg.episode, rng)
+            loss, _ = episode_loss(learner, feats, ep, dev, create_graph=False)
+            total += float(loss.detach())
+    return total / n_episodes
+
+
+def split_holdout(sequences: list, fold: int, n_folds: int) -> tuple[list, list]:
+    """(train, held-aside) by sequence: sequence i (in name order) is held aside when i % n_folds == fold."""
+    if fold < 0:
+        return list(sequences), []
+    if not 0 <= fold < n_folds:
+        raise MetaRTTError(f"--holdout-fold {fold} must be in [0, {n_folds})")
+    order = sorted(sequences, key=lambda s: s.name)
+    held = [s for i, s in enumerate(order) if i % n_folds == fold]
+    train = [s for s in sequences if s not in held]
+    if len(train) < 2 or not held:
+        raise MetaRTTError(f"fold {fold} of {n_folds} leaves {len(train)} train / {len(held)} held-aside sequences")
+    return train, held
+
+
 def build_optimizer(learner: MetaLearner, cfg: MetaConfig) -> torch.optim.Adam:
-    return torch.optim.Adam([{"params": learner.theta_params(), "lr": cfg.lr},
-                             {"params": list(learner.log_rates.parameters()), "lr": cfg.lr_rates}])
+    groups = [{"params": list(learner.log_rates.parameters()), "lr": cfg.lr_rates}]
+    if cfg.learn_theta:
+        groups.insert(0, {"params": learner.theta_params(), "lr": cfg.lr})
+    return torch.optim.Adam(groups)
 
 
 def learner_tensors(learner: MetaLearner) -> dict[str, torch.Tensor]:
@@ -269,38 +330,71 @@ def meta_train(sequences: list, out: Path, cfg: MetaConfig | None = None, model_
     last = out / "meta_last.pt"
     if resume:
         remove_stale_temps(last)  # left by a run killed in the middle of a checkpoint write
+    obj = None
     if resume and last.exists():  # before the feature cache: a bad file fails fast
         obj = load_checkpoint(last, kind="meta", model_cfg=model_cfg)
         load_learner_tensors(learner, obj["tensors"], last)
         _load_optimizer(opt, obj["extra"], last)
         step, history, wall_prev = obj["extra"]["step"], obj["extra"]["history"], obj["extra"]["wall_time_s"]
     t0 = time.time()
-    feats = [cache_sequence(s, net.trunk, model_cfg, cfg.cache, dev=dev) for s in sequences]
+    train_seqs, held = split_holdout(sequences, cfg.holdout_fold, cfg.n_folds)
+    feats = [cache_sequence(s, net.trunk, model_cfg, cfg.cache, dev=dev) for s in train_seqs]
+    n_real = len(feats)
+    clips = make_clips(train_seqs, cfg.n_synthetic, SyntheticConfig(), seed=cfg.seed) if cfg.n_synthetic else []
+    for c in clips:
+        sf = cache_sequence(c, net.trunk, model_cfg, cfg.cache, dev=dev)
+        sf.distractors = np.asarray(c.distractors)[sf.frame_index]
+        sf.source = c.source
+        feats.append(sf)
+    # validation: held-aside videos first, then every training video (D_test^hard pool)
+    val_feats = [cache_sequence(s, net.trunk, model_cfg, cfg.cache, dev=dev) for s in held] + feats[:n_real]
     t_cache = time.time() - t0
     n_steps = -(-cfg.episodes // cfg.meta_batch)
-    names = [s.name for s in sequences]
+    names = [s.name for s in train_seqs]
+    selection = {"criterion": "last step" if not held else
+                 f"min validation meta-loss (first order, {cfg.val_episodes} fixed episodes) on held-aside train "
+                 f"sequences (fold {cfg.holdout_fold} of {cfg.n_folds}), every {cfg.val_every} meta-steps"
+                 + (f", early stop after {cfg.patience} validations without improvement" if cfg.patience else ""),
+                 "held_aside": [s.name for s in held], "val_history": [], "best_step": None, "best_val_loss": None}
+    best_path = out / "meta_best.pt"
+    if obj is not None:
+        selection = obj["extra"].get("selection", selection)
+    mix = {"real_sequences": n_real, "synthetic_clips": len(clips), "synthetic_ratio": cfg.synthetic_ratio if clips else 0.0}
 
-    def save(path: Path, final: bool) -> None:
+    def save(path: Path, final: bool, tensors: dict | None = None) -> None:
         if rank != 0:
             return
         extra = {"step": step, "history": history, "wall_time_s": wall_prev + time.time() - t_start,
                  "config": asdict(cfg), "sequences": names, "command": command, "commit": git_commit(),
-                 "device": str(dev), "world_size": world, "init_from": str(init_from) if init_from else None,
-                 "cache_time_s": t_cache}
+                 "dirty": git_dirty(), "device": str(dev), "world_size": world,
+                 "init_from": str(init_from) if init_from else None, "cache_time_s": t_cache,
+                 "episode_mix": mix, "selection": selection}
         if not final:
             extra["optimizer"] = opt.state_dict()
-        tensors = learner_tensors(learner)
+        tensors = dict(learner_tensors(learner) if tensors is None else tensors)
         if final:  # compact: rates as float16 log-rates
             tensors = {k: (v.half() if k.startswith("rate.") else v) for k, v in tensors.items()}
         save_checkpoint(path, "meta", model_cfg, tensors, extra)
 
+    def validate() -> bool:
+        """Record the validation meta-loss; keep the best tensors; True when patience has run out."""
+        v = validation_loss(learner, val_feats, len(held), cfg.val_episodes, dev)
+        selection["val_history"].append({"step": step, "val_loss": v})
+        if selection["best_val_loss"] is None or v < selection["best_val_loss"]:
+            selection.update(best_step=step, best_val_loss=v)
+            save(best_path, final=True)
+        since = sum(1 for h in selection["val_history"] if h["step"] > selection["best_step"])
+        return bool(cfg.patience) and since >= cfg.patience
+
     t_start = time.time()
+    if held and not selection["val_history"]:
+        validate()  # θ0 before any meta-step is a candidate too
     bar = tqdm(range(step, n_steps), desc="meta-train", disable=not progress or rank != 0, initial=step, total=n_steps)
     for step_i in bar:
         idx = list(range(step_i * cfg.meta_batch, min((step_i + 1) * cfg.meta_batch, cfg.episodes)))
         opt.zero_grad(set_to_none=True)
         try:
-            loss, stats = meta_gradient(learner, feats, idx, dev)
+            loss, stats = meta_gradient(learner, feats, idx, dev, n_real)
         except FloatingPointError as e:
             raise MetaRTTError(f"{e}; stopped; the last good checkpoint is {last if last.exists() else 'none yet'}") from None
         torch.nn.utils.clip_grad_norm_(list(learner.parameters()), cfg.grad_clip)
@@ -309,13 +403,21 @@ def meta_train(sequences: list, out: Path, cfg: MetaConfig | None = None, model_
         history.append({"step": step, "meta_loss": loss,
                         "est_iou": float(np.mean([s.get("est_iou", np.nan) for s in stats])) if stats else None})
         bar.set_postfix(meta_loss=f"{np.mean([h['meta_loss'] for h in history[-20:]]):.3f}")
-        if step % cfg.checkpoint_every == 0 or step == n_steps:
+        stop = held and (step % cfg.val_every == 0 or step == n_steps) and validate()
+        if step % cfg.checkpoint_every == 0 or step == n_steps or stop:
             save(last, final=False)
-    save(out / "meta.pt", final=True)
+        if stop:
+            break
+    if held:  # the selected checkpoint: the best validation meta-loss
+        best = load_checkpoint(best_path, kind="meta", model_cfg=model_cfg)["tensors"]
+        save(out / "meta.pt", final=True, tensors=best)
+    else:
+        save(out / "meta.pt", final=True)
     if rank == 0:
         prov = {k: v for k, v in load_checkpoint(out / "meta.pt")["extra"].items() if k != "history"}
-        prov.update(episodes=cfg.episodes, final_meta_loss=float(np.mean([h["meta_loss"] for h in history[-25:]])),
-                    episodes_per_s=cfg.episodes / max(prov["wall_time_s"], 1e-9))
+        prov.update(episodes=cfg.episodes, steps_run=step, final_meta_loss=float(np.mean([h["meta_loss"] for h in history[-25:]])),
+                    episodes_per_s=step * cfg.meta_batch / max(prov["wall_time_s"], 1e-9),
+                    meta_loss_curve=[{"step": h["step"], "meta_loss": h["meta_loss"]} for h in history[::max(1, len(history) // 100)]])
         atomic_write_json(out / "meta.json", prov)
     return out / "meta.pt"
 
@@ -354,16 +456,34 @@ def add_parser(sub) -> None:
     p.add_argument("--scalar-lr", action="store_true")
     p.add_argument("--meta-tracker", action="store_true")
     p.add_argument("--frame-step", type=int, default=CacheConfig.frame_step)
+    p.add_argument("--rates-only", action="store_true", help="keep θ0 from --init-from; meta-learn only A_init, A_on")
+    p.add_argument("--synthetic", type=int, default=0, help="synthetic clips made from train frames (GOTURN-style)")
+    p.add_argument("--synthetic-ratio", type=float, default=0.5, help="share of episodes on synthetic clips")
+    p.add_argument("--holdout-fold", type=int, default=-1,
+                   help="hold aside train sequences of this fold for the validation meta-loss; meta.pt is the best")
+    p.add_argument("--n-folds", type=int, default=MetaConfig.n_folds)
+    p.add_argument("--val-every", type=int, default=MetaConfig.val_every)
+    p.add_argument("--val-episodes", type=int, default=MetaConfig.val_episodes)
+    p.add_argument("--patience", type=int, default=0, help="early stop after this many validations without improvement")
+    p.add_argument("--test-gap", type=int, default=0, help="D_test frame up to max_gap + this many cached frames away")
+    p.add_argument("--near-neg", type=int, default=0, help="extra D_test negatives near the target")
+    p.add_argument("--distractor-neg", type=int, default=0, help="extra D_test negatives on pasted distractors")
     p.set_defaults(func=_run)
 
 
 def config_from_args(args: argparse.Namespace) -> MetaConfig:
+    g = lambda k, d=0: getattr(args, k, d)  # noqa: E731  (reproduce's namespaces predate the newer flags)
     ep = EpisodeConfig(n_neg=256, n_neg_on=64, estimated_target=not args.no_estimated_target,
-                       hard_examples=not args.no_hard_examples)
+                       hard_examples=not args.no_hard_examples, test_gap=g("test_gap"), n_near_neg=g("near_neg"),
+                       n_distractor_neg=g("distractor_neg"))
     return MetaConfig(episodes=args.episodes, meta_batch=args.meta_batch, lr=args.lr, lr_rates=args.lr_rates,
                       gamma=0.0 if args.no_hard_examples else args.gamma, xi=args.xi, seed=args.seed,
                       first_order=args.first_order, scalar_lr=args.scalar_lr, meta_tracker=args.meta_tracker,
-                      episode=ep, cache=CacheConfig(frame_step=args.frame_step))
+                      episode=ep, cache=CacheConfig(frame_step=args.frame_step), learn_theta=not g("rates_only", False),
+                      n_synthetic=g("synthetic"), synthetic_ratio=g("synthetic_ratio", 0.5) if g("synthetic") else 0.0,
+                      holdout_fold=g("holdout_fold", -1), n_folds=g("n_folds", MetaConfig.n_folds),
+                      val_every=g("val_every", MetaConfig.val_every), val_episodes=g("val_episodes", MetaConfig.val_episodes),
+                      patience=g("patience"))
 
 
 def _run(args: argparse.Namespace) -> int:

@@ -104,6 +104,17 @@ def git_commit() -> str:
         return "unknown"
 
 
+def git_dirty() -> bool | None:
+    """True when the project's work tree has uncommitted changes to tracked files (None: not a git checkout)."""
+    import subprocess
+    try:
+        out = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], capture_output=True, text=True,
+                             cwd=Path(__file__).resolve().parent, timeout=5)
+        return bool(out.stdout.strip()) if out.returncode == 0 else None
+    except Exception:
+        return None
+
+
 def parse_seeds(text: str) -> list[int]:
     """``0,1,2`` or ``0-4`` -> a list of distinct ints."""
     seeds: list[int] = []
