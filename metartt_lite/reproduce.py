@@ -44,6 +44,7 @@ from pathlib import Path
 from typing import Callable
 
 
+from .compare import compare, compare_markdown
 from .utils import MetaRTTError, atomic_write, atomic_write_json, check_output_dir, git_commit, parse_seeds
 
 QUICK_META_EPISODES = 40
@@ -318,6 +319,7 @@ def _markdown(report: dict) -> str:
             L.append("| " + " | ".join(cells) + " |")
         L.append("")
     L += _per_sequence_markdown(tables, rp["val_sequences"])
+    L += _paired_markdown(report)
     L += ["## Training", "", "| variant | tracker | episodes | checkpoint | reused | training wall time (s) |",
           "|---|---|---:|---|---|---:|"]
     for variant, v in rp["training"].items():
@@ -337,6 +339,23 @@ def _markdown(report: dict) -> str:
         L += [f"This file was re-rendered from `results.json` by `{rp['rendered_by']['command']}` at commit "
               f"`{rp['rendered_by']['git_commit']}` (numbers unchanged; layout of that commit).", ""]
     return "\n".join(L)
+
+
+PAIRS = [("metartt", b) for b in ("rtmdnet", "rtmdnet-k5", "rtmdnet-k5-tuned", "csrt")] + \
+    [("metartt-prune", b) for b in ("rtmdnet", "csrt")] + \
+    [(t, ref) for key, ref in (("table2", "metartt"), ("table3", "metartt-prune")) for t, _l in TABLES[key][1][1:]]
+
+
+def _paired_markdown(report: dict) -> list[str]:
+    """Paired comparisons (compare.py): each row against its reference, AUC difference averaged over seeds
+    within each sequence, 95% bootstrap CI over sequences."""
+    trackers = report["trackers"]
+    comps = [compare(report, a, b) for a, b in PAIRS if a in trackers and b in trackers]
+    if not comps:
+        return []
+    return ["## Paired comparisons: which gaps are resolved?", "",
+            "Each row A against B on the same `val` sequences. Where the CI contains 0 the run does not order "
+            "the two trackers, whatever the means say.", "", compare_markdown(comps), ""]
 
 
 def _per_sequence_markdown(tables: dict, seqs: list[str]) -> list[str]:

@@ -4,8 +4,11 @@ every checkpoint, and a data root without ``splits.json`` (exit 2, one ``error:`
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
+
+from metartt_lite.compare import compare
 
 from metartt_lite.cli import main
 from metartt_lite.reproduce import META_VARIANTS, PRUNE_VARIANTS, TABLES
@@ -105,6 +108,11 @@ def test_reproduce_end_to_end_and_cache(run, capsys):
             assert r["vs_full"]["full_ahead_on"] == ahead and r["vs_full"]["n_sequences"] == 1
             assert r["vs_full"]["delta_auc"] == pytest.approx(t["auc"] - full["auc"])
             assert f"| {100 * r['vs_full']['delta_auc']:+.1f} | {ahead}/1 |" in readme2
+    # paired comparisons: each ablation against its table's full model, the numbers of compare()
+    assert "## Paired comparisons: which gaps are resolved?" in readme2
+    c = compare(res2, "metartt-scalar-lr", "metartt")
+    row = re.search(r"^\| metartt-scalar-lr +\| +metartt +\| +1 \| +1/1 \|.*$", readme2, re.M)
+    assert row and f"{100 * c['auc']['diff']:+.1f}" in row.group(0)
 
     # --render-only: README rewritten from results.json, every measured number kept, nothing retrained
     (out / "README.md").write_text("stale")
