@@ -31,11 +31,12 @@ from meta_fixtures import tiny_net
 
 REPO = Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted((REPO / "notebooks").glob("*.ipynb"))
-EXPECTED = ["01_episodes", "02_inner_loop", "03_triplet_loss", "04_meta_gradients", "05_pruning_masks", "06_tracking"]
+EXPECTED = ["01_episodes", "02_inner_loop", "03_triplet_loss", "04_meta_gradients", "05_pruning_masks", "06_tracking",
+            "07_evaluation"]
 
 
 # ------------------------------------------------------------------------------- (a) stored clean
-def test_all_six_notebooks_exist():
+def test_every_notebook_exists():
     assert [p.stem for p in NOTEBOOKS] == EXPECTED
 
 
