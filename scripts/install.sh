@@ -1,11 +1,23 @@
 #!/usr/bin/env bash
 # Installs everything metartt_lite needs (Python packages; Debian's chromium for the browser test when run as root).
+# Version ranges live in pyproject.toml; constraints.txt pins the versions CI uses (torch 2.14.1 / torchvision 0.29.1).
+# In your own environment: python -m venv .venv && . .venv/bin/activate, then this script (see README "Install").
 set -euo pipefail
 cd "$(dirname "$0")/.."
 python -m pip install --quiet --upgrade pip
-# Only the contrib build of OpenCV has CSRT/KCF; opencv-python(-headless) beside it shadows them.
-python -m pip uninstall --yes --quiet opencv-python opencv-python-headless opencv-contrib-python 2>/dev/null || true
-python -m pip install --quiet -e ".[test]"
+python -m pip install --quiet -e ".[test]" -c constraints.txt
+# Only the contrib build of OpenCV has CSRT/KCF. opencv-python(-headless) installed beside it shares the cv2 folder
+# and can hide them: say so instead of removing another package behind the user's back.
+shadow=$(python -m pip list --format=freeze 2>/dev/null | grep -i -E '^opencv-python(-headless)?==' || true)
+if [ -n "$shadow" ]; then
+  echo "warning: $(echo $shadow | tr '\n' ' ')is installed beside opencv-contrib-python-headless; they share the cv2" \
+       "folder and the last one installed wins. If CSRT/KCF are missing, run:" \
+       "pip uninstall -y opencv-python opencv-python-headless && pip install --force-reinstall opencv-contrib-python-headless" >&2
+fi
+python - <<'PY' || { echo "error: OpenCV's contrib trackers (CSRT/KCF) are not importable; see the warning above" >&2; exit 1; }
+import cv2
+assert hasattr(cv2, "TrackerCSRT_create") or hasattr(cv2, "TrackerCSRT"), cv2.__file__
+PY
 if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null && ! command -v chromium >/dev/null; then
   (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) \
     || echo "warning: could not install chromium; the browser test will be skipped"
