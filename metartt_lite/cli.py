@@ -24,15 +24,24 @@ import argparse
 import contextlib
 import importlib
 import io
+import json
 import os
 import sys
 import warnings
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Sequence
 
+import cv2
 import numpy as np
+from tqdm.auto import tqdm
 
-from .utils import MetaRTTError, atomic_write, atomic_write_json
+from . import __version__
+from .boxes import parse_box
+from .data import data_root, list_sequences, load_sequence, load_split
+from .evaluation import evaluate, format_table
+from .registry import list_trackers, make_tracker
+from .samples import list_presets, make_sample
+from .utils import MetaRTTError, atomic_write, atomic_write_json, git_commit, seed_everything
 
 __all__ = ["COMMANDS", "main", "build_parser", "default_tracker", "write_annotated_video",
            "annotate_frame", "DEFAULT_TRACKERS"]
@@ -65,17 +74,15 @@ def _err(msg: str) -> None:
 
 def default_tracker() -> str:
     """``metartt`` when that preset is registered, else ``rtmdnet-k5-tuned`` (resolved at run time)."""
-    from .presets import tracker_names
-    return "metartt" if "metartt" in tracker_names() else FALLBACK_TRACKER
+    return "metartt" if "metartt" in list_trackers() else FALLBACK_TRACKER
 
 
 def _check_tracker_names(names: Iterable[str]) -> list[str]:
-    """Validate every name against ``presets.tracker_names()`` before anything runs."""
-    from .presets import tracker_names
+    """Validate every name against ``registry.list_trackers()`` before anything runs."""
     names = [n.strip() for n in names if n and n.strip()]
     if not names:
         raise MetaRTTError("no tracker given")
-    known = tracker_names()
+    known = list_trackers()
     unknown = [n for n in names if n not in known]
     if unknown:
         raise MetaRTTError(f"unknown tracker(s) {', '.join(repr(n) for n in unknown)}; "
@@ -124,7 +131,6 @@ def _check_video_out(path: str | None) -> Path | None:
 
 def _build_trackers(names: list[str], checkpoint: Path | None, seed: int) -> dict[str, Any]:
     """Make every tracker up front, so a bad checkpoint fails before any tracking starts."""
-    from .presets import make_tracker
     return {n: make_tracker(n, checkpoint=checkpoint, seed=seed) for n in names}
 
 
@@ -163,7 +169,6 @@ def _boxes(values: Sequence) -> np.ndarray:
 
 
 def _run_config(args: argparse.Namespace, **extra: Any) -> dict[str, Any]:
-    from .utils import git_commit
     cfg = {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()
            if k not in ("func", "quiet") and not callable(v)}
     cfg.update(extra)
@@ -195,9 +200,7 @@ class _SequenceView:
 
 def _track_one(tname: str, tracker: Any, view: _SequenceView, config: dict, show_progress: bool) -> dict:
     """One tracker on one sequence through ``evaluation.evaluate`` (the same code path as ``evaluate``)."""
-    from tqdm.auto import tqdm
 
-    from .evaluation import evaluate
     with tqdm(total=len(view), desc=f"{tname}/{view.name}", unit="frame", disable=not show_progress) as bar:
         view.bar = bar
         try:
@@ -223,7 +226,6 @@ def _print_summary(results: dict, tname: str, seq_name: str, has_gt: bool) -> No
 def annotate_frame(frame: np.ndarray, gt: np.ndarray | None, pred: np.ndarray | None,
                    text: str | None = None) -> np.ndarray:
     """A copy of an RGB frame with the ground-truth box (green) and the prediction (red) drawn on it."""
-    import cv2
     img = np.ascontiguousarray(frame, dtype=np.uint8).copy()
     H, W = img.shape[:2]
     thick = max(1, int(round(min(W, H) / 240)))
@@ -296,7 +298,6 @@ def write_annotated_video(path: str | os.PathLike, frames: Iterable[np.ndarray],
     video's size, small palette; with ``max_bytes`` the palette and the still-pixel threshold are
     tightened until the file fits (or the strongest setting is reached).
     """
-    import cv2
     path = Path(path)
     ext = path.suffix.lower()
     if ext not in VIDEO_OUT_EXTS:
@@ -364,8 +365,6 @@ def write_annotated_video(path: str | os.PathLike, frames: Iterable[np.ndarray],
 # ------------------------------------------------------------------------------------------ commands
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from .samples import make_sample
-    from .utils import seed_everything
 
     if args.tracker is not None:
         _check_tracker_names([args.tracker])
@@ -389,9 +388,6 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def cmd_track(args: argparse.Namespace) -> int:
-    from .boxes import parse_box
-    from .data import load_sequence
-    from .utils import seed_everything
 
     if args.tracker is not None:
         _check_tracker_names([args.tracker])
@@ -426,9 +422,6 @@ def cmd_track(args: argparse.Namespace) -> int:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    from .data import data_root, load_split
-    from .evaluation import evaluate, format_table
-    from .utils import seed_everything
 
     names = _check_tracker_names(args.trackers.split(","))
     checkpoint = _check_checkpoint(args.checkpoint)
@@ -449,13 +442,9 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def cmd_list(args: argparse.Namespace) -> int:
-    import json
 
-    from .data import data_root, list_sequences
-    from .presets import tracker_names
-    from .samples import list_presets
 
-    print("trackers: " + ", ".join(tracker_names()))
+    print("trackers: " + ", ".join(list_trackers()))
     print("sample presets: " + ", ".join(list_presets()))
     try:
         root = data_root(args.data)
@@ -498,7 +487,6 @@ def _add_common(p: argparse.ArgumentParser) -> None:
 
 
 def _register_builtin(sub: argparse._SubParsersAction) -> None:
-    from .samples import list_presets
 
     p = sub.add_parser("demo", help="track an embedded sample video and write an annotated GIF",
                        description="Generate a sample video (no data or network needed), track it, print "
@@ -575,7 +563,6 @@ def _register_plugins(sub: argparse._SubParsersAction) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from . import __version__
     parser = argparse.ArgumentParser(prog=PROG, description="MetaRTT-lite: real-time tracking with "
                                      "meta-learned, pruned RT-MDNet (Jung et al., AAAI 2020).")
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")

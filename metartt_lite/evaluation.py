@@ -39,7 +39,7 @@ from typing import Any, Callable, Iterable, Iterator
 import numpy as np
 
 from .boxes import center_error, iou, validate_box
-from .utils import MetaRTTError, atomic_write, atomic_write_json
+from .utils import MetaRTTError, atomic_write, atomic_write_json, device
 
 __all__ = [
     "IOU_THRESHOLDS", "ERROR_THRESHOLDS", "PRECISION_AT",
@@ -227,7 +227,6 @@ def device_description() -> str:
     """The compute device (``utils.device()``, GPU name if CUDA), the CPU model and torch's thread count."""
     import torch
 
-    from .utils import device
     dev = device()
     parts = [str(dev)]
     if dev.type == "cuda":

@@ -21,7 +21,8 @@ from . import boxes as bx
 from .checkpoint import WEIGHTS_DIR, save_checkpoint
 from .config import ModelConfig
 from .features import CacheConfig, SequenceFeatures, cache_sequence
-from .model import TrackerNet
+from .data import data_root, load_split
+from .model import TrackerNet, build_net
 from .utils import (MetaRTTError, atomic_write_json, check_output_dir, device as default_device, git_commit,
                     seed_everything)
 
@@ -80,7 +81,6 @@ def pretrain(sequences: list, out: Path, cfg: PretrainConfig | None = None, mode
     if len(sequences) < 2:
         raise MetaRTTError("multi-domain pretraining needs at least 2 training sequences")
     rng = seed_everything(cfg.seed)
-    from .presets import build_net
     net = build_net(model_cfg, dev, seed=cfg.seed)
     t0 = time.time()
     feats = [cache_sequence(s, net.trunk, model_cfg, cfg.cache, dev=dev) for s in tqdm(sequences, desc="feature cache")]
@@ -141,7 +141,6 @@ def add_parser(sub) -> None:
 
 def _run(args: argparse.Namespace) -> int:
     import sys
-    from .data import data_root, load_split
     root = data_root(args.data)
     seqs = load_split(root, split=args.split, names=args.sequences)
     cfg = PretrainConfig(iterations=args.iterations, seed=args.seed, cache=CacheConfig(frame_step=args.frame_step))

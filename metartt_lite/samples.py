@@ -34,6 +34,7 @@ from typing import Any, Iterator, Sequence
 import cv2
 import numpy as np
 
+from .boxes import validate_box
 from .utils import MetaRTTError, atomic_write
 
 __all__ = ["SampleVideo", "SampleConfig", "PRESETS", "OBJECTS", "BACKGROUNDS", "OCCLUDERS",
@@ -491,7 +492,6 @@ def make_still_pseudo_video(image: np.ndarray, box: Sequence[float], n_frames: i
     the box inside the frame and within ``max_shift`` frame sizes of its start. Returns the frames (same
     size as ``image``) and the exact (n_frames, 4) xywh boxes.
     """
-    from .boxes import validate_box
     img = _to_rgb(image, "image")
     H, W = img.shape[:2]
     b = validate_box(box, (W, H))

@@ -17,6 +17,7 @@ import numpy as np
 import torch
 
 from . import boxes as bx
+from .adaptation import HeadOptimizer, MetaRateOptimizer
 from .config import TrackConfig
 from .losses import pos_neg_ce
 from .model import Crop, TrackerNet, crop_image, make_crop, to_tensor
@@ -50,48 +51,6 @@ def as_rgb(frame: np.ndarray) -> np.ndarray:
     elif f.shape[2] == 4:
         f = f[:, :, :3]
     return np.ascontiguousarray(f)
-
-
-class HeadOptimizer:
-    """Hand-set-rate updates of the head with a torch optimiser (SGD+momentum as RT-MDNet, or Adam)."""
-
-    def __init__(self, params: "OrderedDict[str, torch.Tensor]", cfg: TrackConfig):
-        o = cfg.optim
-        groups = [{"params": [p for k, p in params.items() if not k.startswith("fc6")], "mult": 1.0},
-                  {"params": [p for k, p in params.items() if k.startswith("fc6")], "mult": o.fc6_lr_mult}]
-        if o.kind == "sgd":
-            self.opt = torch.optim.SGD(groups, lr=o.lr_init, momentum=o.momentum, weight_decay=o.weight_decay)
-        elif o.kind == "adam":
-            self.opt = torch.optim.Adam(groups, lr=o.lr_init, weight_decay=o.weight_decay)
-        else:
-            raise MetaRTTError(f"unknown optimiser kind {o.kind!r} (sgd, adam)")
-        self.params = params
-        self.cfg = o
-
-    def step(self, loss: torch.Tensor, phase: str, k: int) -> None:
-        lr = self.cfg.lr_init if phase == "init" else self.cfg.lr_update
-        for g in self.opt.param_groups:
-            g["lr"] = lr * g["mult"]
-        self.opt.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(list(self.params.values()), self.cfg.grad_clip)
-        self.opt.step()
-
-
-class MetaRateOptimizer:
-    """Updates with meta-learned per-parameter, per-step rates (paper Eqs. 2–3): θ ← θ − α^k ⊙ ∇θ L."""
-
-    def __init__(self, params: "OrderedDict[str, torch.Tensor]", rates_init: list, rates_on: list):
-        self.params = params
-        self.rates = {"init": rates_init, "on": rates_on}
-
-    def step(self, loss: torch.Tensor, phase: str, k: int) -> None:
-        rates = self.rates["init" if phase == "init" else "on"]
-        alpha = rates[min(k, len(rates) - 1)]
-        grads = torch.autograd.grad(loss, list(self.params.values()))
-        with torch.no_grad():
-            for (name, p), g in zip(self.params.items(), grads):
-                p.sub_(alpha[name] * g)
 
 
 class RTMDNetTracker:

@@ -19,7 +19,8 @@ Widget (needs a kernel) → the plain function it calls → its static companion
 
 Conventions: steps ``k`` are **1-based** as in the paper's Eqs. 2–3 (``rates[k - 1]`` is α^k); boxes are
 0-based ``[x, y, w, h]``; frames uint8 RGB. Nothing in the package imports this module; ipywidgets is
-imported lazily, so the plain functions work without it.
+imported lazily, so the plain functions work without it (as are IPython, matplotlib and plotly: optional
+notebook extras, lazy on purpose).
 """
 from __future__ import annotations
 
@@ -32,6 +33,13 @@ from typing import Any, Callable, Iterator, Mapping, Sequence
 import cv2
 import numpy as np
 import torch
+
+from .boxes import parse_box
+from .data import load_video
+from .evaluation import IOU_THRESHOLDS, run_sequence, sequence_metrics
+from .pruning import hard_keep, hard_masks, layer_widths, masked_scores, prune_rates
+from .registry import make_tracker
+from .utils import MetaRTTError
 
 __all__ = [
     "SequenceView", "as_sequence", "encode_video",
@@ -487,7 +495,6 @@ def mask_threshold_effect(net, x: torch.Tensor, theta: Mapping[str, torch.Tensor
     Returns ``tau``, ``prune_rate`` (per layer), ``mean_prune_rate`` (mean over layers),
     ``score_change`` (mean |Δ target score|), ``relative_change`` (÷ the std of the unmasked target
     score) and ``flip_rate`` (fraction of samples whose target/background decision flips)."""
-    from .pruning import hard_keep, hard_masks, layer_widths, masked_scores, prune_rates
     taus = list(np.round(np.linspace(0, 1, 21), 4) if taus is None else taus)
     widths = layer_widths(net)
     with torch.no_grad():
@@ -631,7 +638,6 @@ def success_figure(boxes_by_tracker: Mapping[str, np.ndarray], gt: np.ndarray, t
     """Plotly success curves (fraction of frames with IoU > t) with each tracker's AUC in the legend,
     from :func:`metartt_lite.evaluation.sequence_metrics`."""
     import plotly.graph_objects as go
-    from .evaluation import IOU_THRESHOLDS, sequence_metrics
     fig = go.Figure()
     for j, (n, b) in enumerate(boxes_by_tracker.items()):
         m = sequence_metrics(b, gt)
@@ -652,11 +658,6 @@ def track_uploaded(video_bytes: bytes, box_text: str, tracker: str = "metartt", 
 
     Returns ``tracker``, ``frames`` (the frames tracked), ``boxes`` (N, 4), ``scores``, ``times`` and
     ``fps`` (update frames / update time)."""
-    from .boxes import parse_box
-    from .data import load_video
-    from .evaluation import run_sequence
-    from .presets import make_tracker
-    from .utils import MetaRTTError
     if not video_bytes:
         raise MetaRTTError("no video uploaded")
     box = parse_box(box_text)

@@ -43,7 +43,7 @@ import torch
 from metartt_lite import cli, meta, pruning
 from metartt_lite.checkpoint import save_checkpoint
 from metartt_lite.config import ModelConfig
-from metartt_lite.presets import build_net
+from metartt_lite.model import build_net
 from metartt_lite.samples import make_sample, write_sample_as_otb
 
 CPU = torch.device("cpu")

@@ -9,7 +9,8 @@ import pytest
 import torch
 
 from metartt_lite import boxes as bx
-from metartt_lite import presets, samples
+from metartt_lite import presets, registry, samples
+from metartt_lite.model import build_net
 from metartt_lite.evaluation import sequence_metrics
 from metartt_lite.tracker import RTMDNetTracker, as_rgb
 from metartt_lite.utils import MetaRTTError
@@ -21,7 +22,7 @@ CHEAP = replace(presets.RTMDNET_K5_TUNED, n_neg_init=300, n_pos_init=100, init_a
 
 
 def cheap_tracker(cfg=CHEAP, seed: int = 0) -> RTMDNetTracker:
-    return RTMDNetTracker(presets.build_net(dev=CPU, seed=seed), cfg, name="cheap", seed=seed, dev=CPU)
+    return RTMDNetTracker(build_net(dev=CPU, seed=seed), cfg, name="cheap", seed=seed, dev=CPU)
 
 
 def track(tracker, frames, box) -> tuple[np.ndarray, np.ndarray]:
@@ -67,7 +68,7 @@ FLOORS = {("translation", "rtmdnet-k5-tuned"): 0.45, ("translation", "rtmdnet-k5
 @pytest.mark.parametrize("preset, name", list(FLOORS))
 def test_auc_floor_on_sample_video(preset, name):
     video = samples.make_sample(preset, seed=0, n_frames=40)
-    tracker = presets.make_tracker(name, seed=0, dev=CPU)
+    tracker = registry.make_tracker(name, seed=0, dev=CPU)
     boxes, _ = track(tracker, video.frames, video.init_box)
     auc = sequence_metrics(boxes, video.groundtruth)["auc"]
     still = sequence_metrics(np.repeat(video.init_box[None], len(video), 0), video.groundtruth)["auc"]
@@ -161,7 +162,7 @@ def test_update_before_init_and_bad_frames():
 # ---------------------------------------------------------------------------------- determinism
 def test_same_seed_same_boxes_and_shared_net_untouched():
     video = samples.make_sample("translation", seed=0, n_frames=12)
-    a = presets.make_tracker("rtmdnet-k5-tuned", seed=0, dev=CPU)
+    a = registry.make_tracker("rtmdnet-k5-tuned", seed=0, dev=CPU)
     before = {k: v.detach().clone() for k, v in a.net.state_dict().items() if not k.startswith("trunk.")}
     boxes_a, scores_a = track(a, video.frames, video.init_box)
     # the tracker trains its own copy of θ0: the net's shared conv and head are unchanged
@@ -173,7 +174,7 @@ def test_same_seed_same_boxes_and_shared_net_untouched():
     # a fresh tracker with the same seed (in the same process, after other RNG use) repeats it exactly
     torch.rand(7)
     np.random.rand(3)
-    b = presets.make_tracker("rtmdnet-k5-tuned", seed=0, dev=CPU)
+    b = registry.make_tracker("rtmdnet-k5-tuned", seed=0, dev=CPU)
     boxes_b, scores_b = track(b, video.frames, video.init_box)
     np.testing.assert_array_equal(boxes_a, boxes_b)
     np.testing.assert_array_equal(scores_a, scores_b)
