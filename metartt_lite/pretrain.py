@@ -19,7 +19,7 @@ from tqdm.auto import tqdm
 
 from . import boxes as bx
 from .checkpoint import WEIGHTS_DIR, save_checkpoint
-from .config import ModelConfig
+from .config import SAMPLING, ModelConfig
 from .features import CacheConfig, SequenceFeatures, cache_sequence
 from .data import data_root, load_split
 from .model import TrackerNet, build_net
@@ -47,8 +47,8 @@ def sample_rois(sf: SequenceFeatures, i: int, n_pos: int, n_neg: int, crop_size:
     """Positive and negative boxes (in crop px) around frame ``i``'s ground truth."""
     W, H = (int(v) for v in sf.frame_sizes[i])
     gt = sf.gt[i]
-    pos = bx.sample_by_iou(bx.SampleGenerator("gaussian", (W, H), 0.1, 1.2), gt, n_pos, (pos_iou, 1.0), rng)
-    neg = bx.sample_by_iou(bx.SampleGenerator("uniform", (W, H), 1.5, 1.5, 1.1), gt, n_neg, (0.0, neg_iou), rng)
+    pos = bx.sample_by_iou(bx.sampler(SAMPLING.pos, (W, H)), gt, n_pos, (pos_iou, 1.0), rng)
+    neg = bx.sample_by_iou(bx.sampler(SAMPLING.neg, (W, H)), gt, n_neg, (0.0, neg_iou), rng)
     crop = sf.crop(i, crop_size)
     return crop.to_crop(pos), crop.to_crop(neg)
 

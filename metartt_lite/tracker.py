@@ -18,7 +18,8 @@ import torch
 
 from . import boxes as bx
 from .adaptation import HeadOptimizer, MetaRateOptimizer
-from .config import TrackConfig
+from .config import SAMPLING, TrackConfig
+from .data import as_rgb
 from .losses import pos_neg_ce
 from .model import Crop, TrackerNet, crop_image, make_crop, to_tensor
 from .utils import MetaRTTError, device as default_device
@@ -33,24 +34,6 @@ class FrameTimes:
     bbreg: float = 0.0
     collect: float = 0.0
     update: float = 0.0
-
-
-def as_rgb(frame: np.ndarray) -> np.ndarray:
-    """Accept grayscale (H, W) / (H, W, 1), RGB and RGBA uint8 frames; return RGB uint8 (H, W, 3)."""
-    f = np.asarray(frame)
-    if f.ndim == 2:
-        f = f[:, :, None]
-    if f.ndim != 3 or f.shape[2] not in (1, 3, 4) or f.shape[0] < 1 or f.shape[1] < 1:
-        raise MetaRTTError(f"frame of shape {f.shape} is not an image (H, W), (H, W, 3) or (H, W, 4)")
-    if f.dtype != np.uint8:
-        if np.issubdtype(f.dtype, np.floating) and f.max(initial=0) <= 1.0:
-            f = f * 255.0
-        f = np.clip(f, 0, 255).astype(np.uint8)
-    if f.shape[2] == 1:
-        f = np.repeat(f, 3, axis=2)
-    elif f.shape[2] == 4:
-        f = f[:, :, :3]
-    return np.ascontiguousarray(f)
 
 
 class RTMDNetTracker:
@@ -165,9 +148,9 @@ class RTMDNetTracker:
             fmap = self._feature_map(frame, crop)
             if i == 0:
                 base_fmap, base_crop = fmap, crop
-            pos = bx.sample_by_iou(bx.SampleGenerator("gaussian", (W, H), 0.1, 1.2), box,
+            pos = bx.sample_by_iou(bx.sampler(SAMPLING.pos, (W, H)), box,
                                    -(-c.n_pos_init // n), (c.pos_iou_init, 1.0), self.rng)
-            neg = bx.sample_by_iou(bx.SampleGenerator("uniform", (W, H), 1.0, 2.0, 1.1), box,
+            neg = bx.sample_by_iou(bx.sampler(SAMPLING.neg_init, (W, H)), box,
                                    -(-c.n_neg_init // n), (0.0, c.neg_iou_init), self.rng)
             if len(pos):
                 pos_feats.append(self._roi(fmap, crop, pos))
@@ -180,7 +163,7 @@ class RTMDNetTracker:
         self._train(pos_f, neg_f, c.k_init, "init")
 
         if c.bbox_reg:
-            bb = bx.sample_by_iou(bx.SampleGenerator("uniform", (W, H), 0.3, 1.5, 1.1), box,
+            bb = bx.sample_by_iou(bx.sampler(SAMPLING.bbreg, (W, H)), box,
                                   c.bbreg_samples, (0.6, 1.0), self.rng)
             self.use_bbreg = len(bb) >= 8
             if self.use_bbreg:
@@ -240,9 +223,9 @@ class RTMDNetTracker:
 
         if success:
             self.failures = 0
-            pos = bx.sample_by_iou(bx.SampleGenerator("gaussian", (W, H), 0.1, 1.2), self.box,
+            pos = bx.sample_by_iou(bx.sampler(SAMPLING.pos, (W, H)), self.box,
                                    c.n_pos_update, (c.pos_iou_update, 1.0), self.rng)
-            neg = bx.sample_by_iou(bx.SampleGenerator("uniform", (W, H), 1.5, 1.2), self.box,
+            neg = bx.sample_by_iou(bx.sampler(SAMPLING.neg_update, (W, H)), self.box,
                                    c.n_neg_update, (0.0, c.neg_iou_update), self.rng)
             if len(pos):
                 self.pos_mem.append(self._roi(fmap, crop, pos))

@@ -12,7 +12,8 @@ from metartt_lite import boxes as bx
 from metartt_lite import presets, registry, samples
 from metartt_lite.model import build_net
 from metartt_lite.evaluation import sequence_metrics
-from metartt_lite.tracker import RTMDNetTracker, as_rgb
+from metartt_lite.data import as_rgb
+from metartt_lite.tracker import RTMDNetTracker
 from metartt_lite.utils import MetaRTTError
 
 CPU = torch.device("cpu")
