@@ -37,11 +37,13 @@ from tqdm.auto import tqdm
 
 from . import __version__
 from .boxes import parse_box
-from .data import data_root, list_sequences, load_sequence, load_split
+from .data import SequenceView, data_root, list_sequences, load_sequence, load_split
+from .drawing import GT_COLOR, PRED_COLOR, TEXT_COLOR, paint_boxes
 from .evaluation import evaluate, format_table
 from .registry import list_trackers, make_tracker
 from .samples import list_presets, make_sample
-from .utils import MetaRTTError, atomic_write, atomic_write_json, git_commit, seed_everything
+from .utils import MetaRTTError, atomic_write, atomic_write_json, fmt_value as _fmt, git_commit, seed_everything
+from .utils import check_output_dir as _check_output_dir
 
 __all__ = ["COMMANDS", "main", "build_parser", "default_tracker", "write_annotated_video",
            "annotate_frame", "DEFAULT_TRACKERS"]
@@ -60,9 +62,6 @@ COMMANDS: list[tuple[str, str]] = [
 DEFAULT_TRACKERS = "rtmdnet,rtmdnet-k5,csrt,kcf,mil"
 FALLBACK_TRACKER = "rtmdnet-k5-tuned"
 VIDEO_OUT_EXTS = (".mp4", ".gif")
-GT_COLOR = (0, 255, 0)        # RGB: ground truth green
-PRED_COLOR = (255, 0, 0)      # RGB: prediction red
-TEXT_COLOR = (255, 255, 0)
 DEMO_GIF_MAX_BYTES = 2_000_000
 
 
@@ -113,13 +112,6 @@ def _check_output_file(path: str | os.PathLike, what: str) -> Path:
     return p
 
 
-def _check_output_dir(path: str | os.PathLike, what: str) -> Path:
-    p = Path(path).expanduser()
-    if p.exists() and not p.is_dir():
-        raise MetaRTTError(f"{what} {p} exists and is not a folder")
-    return p
-
-
 def _check_video_out(path: str | None) -> Path | None:
     if path is None:
         return None
@@ -159,10 +151,6 @@ def _show_progress(args: argparse.Namespace) -> bool:
         return False
 
 
-def _fmt(v: Any, spec: str = ".3f") -> str:
-    return "n/a" if v is None else format(v, spec)
-
-
 def _boxes(values: Sequence) -> np.ndarray:
     """JSON boxes (None for non-finite) back to an (N, 4) float array."""
     return np.array([[np.nan if v is None else v for v in row] for row in values], dtype=np.float64).reshape(-1, 4)
@@ -176,29 +164,7 @@ def _run_config(args: argparse.Namespace, **extra: Any) -> dict[str, Any]:
     return cfg
 
 
-class _SequenceView:
-    """A sequence as ``evaluation.evaluate`` sees it: name, length, the ground truth used for scoring,
-    the initial box, and ``frames()`` (which advances an optional per-frame progress bar)."""
-
-    def __init__(self, name: str, frames: Callable[[], Iterable[np.ndarray]], groundtruth: np.ndarray,
-                 init_box: np.ndarray, bar: Any = None):
-        self.name = name
-        self._frames = frames
-        self.groundtruth = np.asarray(groundtruth, dtype=np.float64)
-        self.init_box = np.asarray(init_box, dtype=np.float64)
-        self.bar = bar
-
-    def __len__(self) -> int:
-        return len(self.groundtruth)
-
-    def frames(self) -> Iterator[np.ndarray]:
-        for f in self._frames():
-            yield f
-            if self.bar is not None:
-                self.bar.update(1)
-
-
-def _track_one(tname: str, tracker: Any, view: _SequenceView, config: dict, show_progress: bool) -> dict:
+def _track_one(tname: str, tracker: Any, view: SequenceView, config: dict, show_progress: bool) -> dict:
     """One tracker on one sequence through ``evaluation.evaluate`` (the same code path as ``evaluate``)."""
 
     with tqdm(total=len(view), desc=f"{tname}/{view.name}", unit="frame", disable=not show_progress) as bar:
@@ -226,18 +192,9 @@ def _print_summary(results: dict, tname: str, seq_name: str, has_gt: bool) -> No
 def annotate_frame(frame: np.ndarray, gt: np.ndarray | None, pred: np.ndarray | None,
                    text: str | None = None) -> np.ndarray:
     """A copy of an RGB frame with the ground-truth box (green) and the prediction (red) drawn on it."""
-    img = np.ascontiguousarray(frame, dtype=np.uint8).copy()
-    H, W = img.shape[:2]
+    H, W = np.asarray(frame).shape[:2]
     thick = max(1, int(round(min(W, H) / 240)))
-    for box, color in ((gt, GT_COLOR), (pred, PRED_COLOR)):
-        if box is None:
-            continue
-        b = np.asarray(box, dtype=np.float64).reshape(-1)
-        if b.shape != (4,) or not np.all(np.isfinite(b)):
-            continue
-        x0, y0 = int(round(b[0])), int(round(b[1]))
-        x1, y1 = int(round(b[0] + b[2])) - 1, int(round(b[1] + b[3])) - 1
-        cv2.rectangle(img, (x0, y0), (max(x0, x1), max(y0, y1)), color, thick, cv2.LINE_8)
+    img = paint_boxes(frame, [(gt, GT_COLOR, thick), (pred, PRED_COLOR, thick)])
     if text:
         scale = 0.4 * thick
         org = (4, int(12 * thick) + 2)
@@ -374,7 +331,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     video = make_sample(args.preset, seed=args.seed, n_frames=args.frames)
     name = f"{args.preset}_seed{args.seed}"
     tname, tracker = _build_single(args.tracker, checkpoint, args.seed)
-    view = _SequenceView(name, lambda: iter(video.frames), video.groundtruth, video.init_box)
+    view = SequenceView(name, video.frames, video.groundtruth, video.init_box)
     config = _run_config(args, command="demo", tracker=tname, sequence=name, n_frames=len(video),
                          frame_size=list(video.frame_size))
     results = _track_one(tname, tracker, view, config, _show_progress(args))
@@ -407,7 +364,7 @@ def cmd_track(args: argparse.Namespace) -> int:
     seed_everything(args.seed)
     tname, tracker = _build_single(args.tracker, checkpoint, args.seed)
     score_gt = gt if has_gt else np.full_like(gt, np.nan)  # no ground truth: metrics are None, not 0.95
-    view = _SequenceView(seq.name, seq.frames, score_gt, init_box)
+    view = SequenceView(seq.name, seq.frames, score_gt, init_box)
     config = _run_config(args, command="track", tracker=tname, sequence=seq.name, source=str(src),
                          init_box=init_box.tolist(), has_groundtruth=has_gt, n_frames=len(seq))
     results = _track_one(tname, tracker, view, config, _show_progress(args))

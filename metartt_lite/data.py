@@ -7,13 +7,14 @@ from x and y exactly once and :func:`write_otb_groundtruth` adds it back. Frames
 """
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import re
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator, Sequence as _Seq
+from typing import Any, Callable, Iterator, Sequence as _Seq
 
 import cv2
 import numpy as np
@@ -408,6 +409,35 @@ def load_sequence(path: str | os.PathLike, init_box: _Seq[float] | np.ndarray | 
 
 
 # --------------------------------------------------------------------------- the data root
+
+class SequenceView:
+    """Any video (a :class:`~metartt_lite.samples.SampleVideo`, a list of frames, a frame generator, ...)
+    as the duck-typed sequence :func:`metartt_lite.evaluation.run_sequence` expects: ``name``,
+    ``groundtruth``, ``init_box``, ``len()`` and a callable ``frames()``. (A SampleVideo keeps its frames
+    in a *list* attribute called ``frames``, which ``run_sequence`` would try to call.) ``n_frames`` cuts
+    it to its first frames; ``bar`` (anything with ``update(n)``, e.g. tqdm) advances once per frame."""
+
+    def __init__(self, name: str, frames: _Seq[np.ndarray] | Callable[[], Iterator[np.ndarray]],
+                 groundtruth: np.ndarray, init_box: np.ndarray | None = None, n_frames: int | None = None,
+                 bar: Any = None):
+        self.name = name
+        self._frames = frames
+        self.groundtruth = np.asarray(groundtruth, dtype=np.float64).reshape(-1, 4)
+        if n_frames is not None:
+            self.groundtruth = self.groundtruth[:n_frames]
+        self.init_box = np.asarray(init_box if init_box is not None else self.groundtruth[0], dtype=np.float64)
+        self.bar = bar
+
+    def __len__(self) -> int:
+        return len(self.groundtruth)
+
+    def frames(self) -> Iterator[np.ndarray]:
+        src = self._frames() if callable(self._frames) else iter(self._frames)
+        for f in itertools.islice(src, len(self)):  # never pulls a frame past the end
+            yield f
+            if self.bar is not None:
+                self.bar.update(1)
+
 
 def data_root(path: str | os.PathLike | None = None) -> Path:
     """The data folder: ``path``, else ``$METARTT_DATA``, else ``../shared/data`` from the working dir."""
