@@ -10,8 +10,8 @@ Commands defined here:
 
 Other modules add commands through :data:`COMMANDS`: each entry ``(name, module_path)`` names a module
 with ``add_parser(subparsers)`` that adds a sub-parser and sets its ``func`` default (a function taking
-the parsed ``argparse.Namespace`` and returning an exit code or ``None``). A module that does not exist
-is skipped silently, so the list may name commands that are still being written.
+the parsed ``argparse.Namespace`` and returning an exit code or ``None``). A module that cannot be
+imported (missing or broken) costs only its own command, with a one-line warning on stderr.
 
 Errors caused by the user's input (:class:`~metartt_lite.utils.MetaRTTError`, missing files) become
 one line ``error: <message>`` on stderr and exit code 2; Ctrl-C exits with 130. Every file is written
@@ -50,7 +50,8 @@ __all__ = ["COMMANDS", "main", "build_parser", "default_tracker", "write_annotat
 
 PROG = "metartt-lite"
 
-# Sub-commands provided by other modules, imported when the parser is built; a missing module is skipped.
+# Sub-commands provided by other modules, imported when the parser is built; one that cannot be
+# imported is skipped with a warning.
 # (The name is a label for messages; the sub-command's name is whatever its add_parser registers.)
 COMMANDS: list[tuple[str, str]] = [
     ("pretrain", "metartt_lite.pretrain"),
@@ -128,7 +129,7 @@ def _build_trackers(names: list[str], checkpoint: Path | None, seed: int) -> dic
 
 def _build_single(requested: str | None, checkpoint: Path | None, seed: int) -> tuple[str, Any]:
     """The tracker of ``demo`` / ``track``: ``requested``, or the default one. When the default is
-    ``metartt`` but it cannot be built (no meta-learned weights shipped yet) and no checkpoint was
+    ``metartt`` but it cannot be built (its weights deleted or unreadable) and no checkpoint was
     given, fall back to ``rtmdnet-k5-tuned`` with a warning, so the demo works out of the box."""
     name = _check_tracker_names([requested or default_tracker()])[0]
     try:
@@ -499,13 +500,12 @@ def _register_builtin(sub: argparse._SubParsersAction) -> None:
 
 
 def _register_plugins(sub: argparse._SubParsersAction) -> None:
-    """Import each ``COMMANDS`` module and let it add its sub-parser; skip modules that do not exist."""
+    """Import each ``COMMANDS`` module and let it add its sub-parser; one that cannot be imported is
+    skipped with a warning (it must not take the other commands down with it)."""
     for name, module_path in COMMANDS:
         try:
             module = importlib.import_module(module_path)
         except ModuleNotFoundError as e:
-            if e.name is not None and (e.name == module_path or module_path.startswith(e.name + ".")):
-                continue  # not written yet
             print(f"warning: command {name!r} unavailable: cannot import {module_path}: {e}", file=sys.stderr)
             continue
         except Exception as e:  # a broken module must not take the other commands down with it

@@ -311,9 +311,11 @@ def _markdown(report: dict) -> str:
           "* [precision.png](precision.png) — precision plots",
           "* [success.html](success.html) — both, interactive (plotly, works offline)",
           "* [results.json](results.json) — every number above, per-sequence results, settings", "",
-          "Expected durations on this project's 2-core CPU machine: full mode (1,000 meta episodes × 6 variants, "
-          "500 prune episodes × 3 variants, all `val` sequences) about 55 min (measured: 54 min, of which "
-          "training 44 min and evaluation 9.5 min); `--quick` under 15 min. A rerun with the same `--out` "
+          f"This run took {_num((rp.get('total_wall_time_s') or 0) / 60, '.0f')} min (training "
+          f"{_num((rp.get('training_wall_time_s') or 0) / 60, '.0f')} min, evaluation "
+          f"{_num((rp.get('evaluation_wall_time_s') or 0) / 60, '.1f')} min) on {rp.get('torch_device', '?')}. "
+          "On this project's 2-core CPU machine full mode takes about an hour and `--quick` under 15 min "
+          "(module docstring of `metartt_lite/reproduce.py`). A rerun with the same `--out` "
           "reuses the trained checkpoints and only re-evaluates; `--render-only` rewrites this file and the "
           "plots from `results.json` without training or evaluating.", ""]
     if rp.get("rendered_by"):

@@ -9,6 +9,7 @@ falls below ``success_thr`` (short-term), from a bounded memory of RoI features.
 """
 from __future__ import annotations
 
+import contextlib
 import time
 from collections import OrderedDict, deque
 from dataclasses import dataclass
@@ -72,7 +73,38 @@ class RTMDNetTracker:
             return self.net.head_forward(feats, self.params)[:, 1]
 
     # -- training ------------------------------------------------------------------------------------
+    def _rng_devices(self) -> list[int]:
+        if self.device.type != "cuda":
+            return []
+        return [self.device.index if self.device.index is not None else torch.cuda.current_device()]
+
+    def _seeded_rng_state(self, seed: int) -> tuple:
+        """The global torch RNG state(s) ``manual_seed(seed)`` gives, without touching the global RNG."""
+        devs = self._rng_devices()
+        with torch.random.fork_rng(devices=devs):
+            torch.manual_seed(seed)
+            return torch.get_rng_state(), [torch.cuda.get_rng_state(d) for d in devs]
+
+    @contextlib.contextmanager
+    def _own_rng(self):
+        """Run with this tracker's private dropout stream as the global torch RNG (which is restored after):
+        trackers and the caller's code do not draw from, or disturb, each other's random numbers."""
+        devs = self._rng_devices()
+        with torch.random.fork_rng(devices=devs):
+            cpu, cuda = self._dropout_rng
+            torch.set_rng_state(cpu)
+            for d, s in zip(devs, cuda):
+                torch.cuda.set_rng_state(s, d)
+            try:
+                yield
+            finally:
+                self._dropout_rng = torch.get_rng_state(), [torch.cuda.get_rng_state(d) for d in devs]
+
     def _train(self, pos: torch.Tensor, neg: torch.Tensor, iters: int, phase: str) -> None:
+        with self._own_rng():
+            self._train_steps(pos, neg, iters, phase)
+
+    def _train_steps(self, pos: torch.Tensor, neg: torch.Tensor, iters: int, phase: str) -> None:
         c = self.cfg
         if len(pos) == 0 or len(neg) == 0 or iters <= 0:
             return
@@ -123,7 +155,7 @@ class RTMDNetTracker:
         c = self.cfg
         self.rng = np.random.default_rng(self.seed)
         self.torch_gen = torch.Generator().manual_seed(self.seed)
-        torch.manual_seed(self.seed)
+        self._dropout_rng = self._seeded_rng_state(self.seed)  # dropout's stream, private to this tracker
         self.times = FrameTimes()
         # fresh adaptable parameters for this video: θ0 (copied; the shared net is never modified)
         self.params = OrderedDict((k, v.detach().clone().requires_grad_(True)) for k, v in self.net.head_params().items())

@@ -161,11 +161,6 @@ CASES = [
 ]
 
 
-def test_case_counts_match_the_docstring_table():
-    counts = {c: sum(1 for cmd, _, _ in CASES if cmd == c) for c in ("pretrain", "meta-train", "prune-train")}
-    assert counts == {"pretrain": 11, "meta-train": 18, "prune-train": 20}
-
-
 @pytest.mark.parametrize("command, args, needles", CASES, ids=[f"{c}:{a}" for c, a, _ in CASES])
 def test_bad_input_is_one_error_line_before_any_work(files, tmp_path, monkeypatch, capsys, command, args, needles):
     cache = tmp_path / "cache"
