@@ -39,7 +39,7 @@ from typing import Any, Callable, Iterable, Iterator
 import numpy as np
 
 from .boxes import center_error, iou, validate_box
-from .utils import MetaRTTError, atomic_write, atomic_write_json, device, fmt_value as _fmt
+from .utils import MetaRTTError, atomic_write, atomic_write_json, device
 
 __all__ = [
     "IOU_THRESHOLDS", "ERROR_THRESHOLDS", "PRECISION_AT",
@@ -346,6 +346,10 @@ def evaluate(tracker_names: list[str], sequences: list, make_tracker: Callable[[
 def _ranked(results: dict, key: str) -> list[tuple[str, dict]]:
     items = list(results["trackers"].items())
     return sorted(items, key=lambda kv: -(kv[1].get(key) if kv[1].get(key) is not None else -1.0))
+
+
+def _fmt(v: Any, spec: str) -> str:
+    return "n/a" if v is None else format(v, spec)
 
 
 def plot_results(results: dict, out_dir: str | Path) -> dict[str, Path]:
