@@ -18,7 +18,7 @@ from pathlib import Path
 from metartt_lite.compare import compare, compare_markdown, write_comparison
 from metartt_lite.data import data_root, load_split
 from metartt_lite.evaluation import evaluate, format_table
-from metartt_lite.presets import make_metartt, make_tracker
+from metartt_lite.registry import make_metartt, make_tracker
 from metartt_lite.utils import MetaRTTError, parse_seeds
 
 

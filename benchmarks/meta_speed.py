@@ -17,7 +17,7 @@ from metartt_lite.data import data_root, load_split
 from metartt_lite.features import cache_sequence
 from metartt_lite.meta import MetaConfig, MetaLearner, episode_loss, make_episode
 from metartt_lite.model import crop_image, to_tensor
-from metartt_lite.presets import build_net
+from metartt_lite.model import build_net
 
 
 def main() -> None:

@@ -11,7 +11,7 @@ import time
 import numpy as np
 
 from metartt_lite.data import load_sequence
-from metartt_lite.presets import make_tracker
+from metartt_lite.registry import make_tracker
 
 
 def main() -> None:

@@ -14,14 +14,12 @@ import argparse
 from pathlib import Path
 
 
-from metartt_lite.checkpoint import WEIGHTS_DIR
 from metartt_lite.data import data_root, load_split
 from metartt_lite.evaluation import evaluate, format_table
-from metartt_lite.presets import make_tracker
-from metartt_lite.pruning import make_metartt_prune, prune_rate_summary, record_prune_rates
+from metartt_lite.pruning import prune_rate_summary, record_prune_rates
+from metartt_lite.registry import make_tracker
 from metartt_lite.utils import atomic_write_json
 
-VARIANTS = {"metartt-prune-nometa": WEIGHTS_DIR / "prune_nometa.pt", "metartt-prune-static": WEIGHTS_DIR / "prune_static.pt"}
 DEFAULT = "rtmdnet,rtmdnet-k5,rtmdnet-k5-tuned,metartt,metartt-prune,metartt-prune-nometa,metartt-prune-static,csrt,kcf,mil"
 
 
@@ -37,11 +35,7 @@ def main() -> None:
     rates: dict[str, list] = {}
 
     def factory(name: str):
-        if name in VARIANTS:
-            t = make_metartt_prune(prune_checkpoint=VARIANTS[name])
-            t.name = name
-        else:
-            t = make_tracker(name)
+        t = make_tracker(name)
         record_prune_rates(t, name, rates)
         return t
 

@@ -202,3 +202,8 @@ def apply_box_regression(boxes: np.ndarray, deltas: np.ndarray) -> np.ndarray:
     c = np.stack([b[:, 0] + d[:, 0] * b[:, 2], b[:, 1] + d[:, 1] * b[:, 3],
                   b[:, 2] * np.exp(d[:, 2]), b[:, 3] * np.exp(d[:, 3])], axis=1)
     return center_to_xywh(c)
+
+
+def sampler(spec, frame_size: tuple[int, int], valid: bool = False) -> SampleGenerator:
+    """A :class:`SampleGenerator` from a :class:`~metartt_lite.config.SamplerSpec` (kind, trans, scale, aspect)."""
+    return SampleGenerator(spec.kind, frame_size, spec.trans, spec.scale, spec.aspect, valid)

@@ -14,6 +14,12 @@ from .utils import MetaRTTError, atomic_torch_save
 FORMAT_VERSION = 1
 NOT_ARCHITECTURE = {"dropout"}  # model-config fields a checkpoint may differ in
 WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
+# the shipped checkpoints (README "Shipped checkpoints")
+PRETRAINED = WEIGHTS_DIR / "pretrain.pt"          # rtmdnet* presets: shared conv + fc4–fc5
+META_CHECKPOINT = WEIGHTS_DIR / "meta.pt"         # metartt: θ0, A_init, A_on
+PRUNE_CHECKPOINT = WEIGHTS_DIR / "prune.pt"       # metartt-prune: ψ (on meta.pt)
+PRUNE_STATIC_CHECKPOINT = WEIGHTS_DIR / "prune_static.pt"    # metartt-prune-static: one mask for all videos
+PRUNE_NOMETA_CHECKPOINT = WEIGHTS_DIR / "prune_nometa.pt"    # metartt-prune-nometa: ψ on pretrain.pt
 
 
 def save_checkpoint(path: str | os.PathLike, kind: str, model_cfg: ModelConfig, tensors: dict[str, torch.Tensor],
@@ -60,3 +66,15 @@ def check_tensors(obj: dict[str, Any], expected: dict[str, torch.Size], path: st
     bad = [f"{k} {tuple(t[k].shape)} vs {tuple(s)}" for k, s in expected.items() if t[k].shape != s]
     if bad:
         raise MetaRTTError(f"{path} has tensors of the wrong shape (another width?): {'; '.join(bad[:4])}")
+
+
+def load_optimizer_state(opt: torch.optim.Optimizer, extra: dict[str, Any], path: str | os.PathLike) -> None:
+    """Restore the optimiser state saved in a ``*_last.pt``'s ``extra``; a file without one, or from
+    another variant of the run (other parameter groups), is a user error, not a crash."""
+    if "optimizer" not in extra:
+        raise MetaRTTError(f"{path} has no optimiser state (a final checkpoint?); cannot resume from it")
+    try:
+        opt.load_state_dict(extra["optimizer"])
+    except (ValueError, KeyError, TypeError) as e:
+        raise MetaRTTError(f"{path} was written by a run with other settings ({' '.join(str(e).split())}); "
+                           f"use a new --out") from None

@@ -13,8 +13,8 @@ Commands defined here:
 
 Other modules add commands through :data:`COMMANDS`: each entry ``(name, module_path)`` names a module
 with ``add_parser(subparsers)`` that adds a sub-parser and sets its ``func`` default (a function taking
-the parsed ``argparse.Namespace`` and returning an exit code or ``None``). A module that does not exist
-is skipped silently, so the list may name commands that are still being written.
+the parsed ``argparse.Namespace`` and returning an exit code or ``None``). A module that cannot be
+imported (missing or broken) costs only its own command, with a one-line warning on stderr.
 
 Errors caused by the user's input (:class:`~metartt_lite.utils.MetaRTTError`, missing files) become
 one line ``error: <message>`` on stderr and exit code 2; Ctrl-C exits with 130. Every file is written
@@ -28,22 +28,36 @@ import contextlib
 import functools
 import importlib
 import io
+import json
 import os
 import sys
 import warnings
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Sequence
 
+import cv2
 import numpy as np
+from tqdm.auto import tqdm
 
-from .utils import MetaRTTError, atomic_write, atomic_write_json, parse_seeds
+from . import __version__
+from .boxes import parse_box
+from .compare import compare_file, compare_markdown, write_comparison
+from .data import SequenceView, data_root, list_sequences, load_sequence, load_split
+from .drawing import GT_COLOR, PRED_COLOR, TEXT_COLOR, paint_boxes
+from .evaluation import evaluate, format_table
+from .registry import list_trackers, make_tracker
+from .samples import list_presets, make_sample
+from .utils import (MetaRTTError, atomic_write, atomic_write_json, fmt_value as _fmt, git_commit, parse_seeds,
+                    seed_everything)
+from .utils import check_output_dir as _check_output_dir
 
 __all__ = ["COMMANDS", "main", "build_parser", "default_tracker", "write_annotated_video",
            "annotate_frame", "DEFAULT_TRACKERS"]
 
 PROG = "metartt-lite"
 
-# Sub-commands provided by other modules, imported when the parser is built; a missing module is skipped.
+# Sub-commands provided by other modules, imported when the parser is built; one that cannot be
+# imported is skipped with a warning.
 # (The name is a label for messages; the sub-command's name is whatever its add_parser registers.)
 COMMANDS: list[tuple[str, str]] = [
     ("pretrain", "metartt_lite.pretrain"),
@@ -55,9 +69,6 @@ COMMANDS: list[tuple[str, str]] = [
 DEFAULT_TRACKERS = "rtmdnet,rtmdnet-k5,csrt,kcf,mil"
 FALLBACK_TRACKER = "rtmdnet-k5-tuned"
 VIDEO_OUT_EXTS = (".mp4", ".gif")
-GT_COLOR = (0, 255, 0)        # RGB: ground truth green
-PRED_COLOR = (255, 0, 0)      # RGB: prediction red
-TEXT_COLOR = (255, 255, 0)
 DEMO_GIF_MAX_BYTES = 2_000_000
 
 
@@ -69,17 +80,15 @@ def _err(msg: str) -> None:
 
 def default_tracker() -> str:
     """``metartt`` when that preset is registered, else ``rtmdnet-k5-tuned`` (resolved at run time)."""
-    from .presets import tracker_names
-    return "metartt" if "metartt" in tracker_names() else FALLBACK_TRACKER
+    return "metartt" if "metartt" in list_trackers() else FALLBACK_TRACKER
 
 
 def _check_tracker_names(names: Iterable[str]) -> list[str]:
-    """Validate every name against ``presets.tracker_names()`` before anything runs."""
-    from .presets import tracker_names
+    """Validate every name against ``registry.list_trackers()`` before anything runs."""
     names = [n.strip() for n in names if n and n.strip()]
     if not names:
         raise MetaRTTError("no tracker given")
-    known = tracker_names()
+    known = list_trackers()
     unknown = [n for n in names if n not in known]
     if unknown:
         raise MetaRTTError(f"unknown tracker(s) {', '.join(repr(n) for n in unknown)}; "
@@ -110,13 +119,6 @@ def _check_output_file(path: str | os.PathLike, what: str) -> Path:
     return p
 
 
-def _check_output_dir(path: str | os.PathLike, what: str) -> Path:
-    p = Path(path).expanduser()
-    if p.exists() and not p.is_dir():
-        raise MetaRTTError(f"{what} {p} exists and is not a folder")
-    return p
-
-
 def _check_video_out(path: str | None) -> Path | None:
     if path is None:
         return None
@@ -128,13 +130,12 @@ def _check_video_out(path: str | None) -> Path | None:
 
 def _build_trackers(names: list[str], checkpoint: Path | None, seed: int) -> dict[str, Any]:
     """Make every tracker up front, so a bad checkpoint fails before any tracking starts."""
-    from .presets import make_tracker
     return {n: make_tracker(n, checkpoint=checkpoint, seed=seed) for n in names}
 
 
 def _build_single(requested: str | None, checkpoint: Path | None, seed: int) -> tuple[str, Any]:
     """The tracker of ``demo`` / ``track``: ``requested``, or the default one. When the default is
-    ``metartt`` but it cannot be built (no meta-learned weights shipped yet) and no checkpoint was
+    ``metartt`` but it cannot be built (its weights deleted or unreadable) and no checkpoint was
     given, fall back to ``rtmdnet-k5-tuned`` with a warning, so the demo works out of the box."""
     name = _check_tracker_names([requested or default_tracker()])[0]
     try:
@@ -157,17 +158,12 @@ def _show_progress(args: argparse.Namespace) -> bool:
         return False
 
 
-def _fmt(v: Any, spec: str = ".3f") -> str:
-    return "n/a" if v is None else format(v, spec)
-
-
 def _boxes(values: Sequence) -> np.ndarray:
     """JSON boxes (None for non-finite) back to an (N, 4) float array."""
     return np.array([[np.nan if v is None else v for v in row] for row in values], dtype=np.float64).reshape(-1, 4)
 
 
 def _run_config(args: argparse.Namespace, **extra: Any) -> dict[str, Any]:
-    from .utils import git_commit
     cfg = {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()
            if k not in ("func", "quiet") and not callable(v)}
     cfg.update(extra)
@@ -175,33 +171,9 @@ def _run_config(args: argparse.Namespace, **extra: Any) -> dict[str, Any]:
     return cfg
 
 
-class _SequenceView:
-    """A sequence as ``evaluation.evaluate`` sees it: name, length, the ground truth used for scoring,
-    the initial box, and ``frames()`` (which advances an optional per-frame progress bar)."""
-
-    def __init__(self, name: str, frames: Callable[[], Iterable[np.ndarray]], groundtruth: np.ndarray,
-                 init_box: np.ndarray, bar: Any = None):
-        self.name = name
-        self._frames = frames
-        self.groundtruth = np.asarray(groundtruth, dtype=np.float64)
-        self.init_box = np.asarray(init_box, dtype=np.float64)
-        self.bar = bar
-
-    def __len__(self) -> int:
-        return len(self.groundtruth)
-
-    def frames(self) -> Iterator[np.ndarray]:
-        for f in self._frames():
-            yield f
-            if self.bar is not None:
-                self.bar.update(1)
-
-
-def _track_one(tname: str, tracker: Any, view: _SequenceView, config: dict, show_progress: bool) -> dict:
+def _track_one(tname: str, tracker: Any, view: SequenceView, config: dict, show_progress: bool) -> dict:
     """One tracker on one sequence through ``evaluation.evaluate`` (the same code path as ``evaluate``)."""
-    from tqdm.auto import tqdm
 
-    from .evaluation import evaluate
     with tqdm(total=len(view), desc=f"{tname}/{view.name}", unit="frame", disable=not show_progress) as bar:
         view.bar = bar
         try:
@@ -227,19 +199,9 @@ def _print_summary(results: dict, tname: str, seq_name: str, has_gt: bool) -> No
 def annotate_frame(frame: np.ndarray, gt: np.ndarray | None, pred: np.ndarray | None,
                    text: str | None = None) -> np.ndarray:
     """A copy of an RGB frame with the ground-truth box (green) and the prediction (red) drawn on it."""
-    import cv2
-    img = np.ascontiguousarray(frame, dtype=np.uint8).copy()
-    H, W = img.shape[:2]
+    H, W = np.asarray(frame).shape[:2]
     thick = max(1, int(round(min(W, H) / 240)))
-    for box, color in ((gt, GT_COLOR), (pred, PRED_COLOR)):
-        if box is None:
-            continue
-        b = np.asarray(box, dtype=np.float64).reshape(-1)
-        if b.shape != (4,) or not np.all(np.isfinite(b)):
-            continue
-        x0, y0 = int(round(b[0])), int(round(b[1]))
-        x1, y1 = int(round(b[0] + b[2])) - 1, int(round(b[1] + b[3])) - 1
-        cv2.rectangle(img, (x0, y0), (max(x0, x1), max(y0, y1)), color, thick, cv2.LINE_8)
+    img = paint_boxes(frame, [(gt, GT_COLOR, thick), (pred, PRED_COLOR, thick)])
     if text:
         scale = 0.4 * thick
         org = (4, int(12 * thick) + 2)
@@ -300,7 +262,6 @@ def write_annotated_video(path: str | os.PathLike, frames: Iterable[np.ndarray],
     video's size, small palette; with ``max_bytes`` the palette and the still-pixel threshold are
     tightened until the file fits (or the strongest setting is reached).
     """
-    import cv2
     path = Path(path)
     ext = path.suffix.lower()
     if ext not in VIDEO_OUT_EXTS:
@@ -368,8 +329,6 @@ def write_annotated_video(path: str | os.PathLike, frames: Iterable[np.ndarray],
 # ------------------------------------------------------------------------------------------ commands
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from .samples import make_sample
-    from .utils import seed_everything
 
     if args.tracker is not None:
         _check_tracker_names([args.tracker])
@@ -379,7 +338,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     video = make_sample(args.preset, seed=args.seed, n_frames=args.frames)
     name = f"{args.preset}_seed{args.seed}"
     tname, tracker = _build_single(args.tracker, checkpoint, args.seed)
-    view = _SequenceView(name, lambda: iter(video.frames), video.groundtruth, video.init_box)
+    view = SequenceView(name, video.frames, video.groundtruth, video.init_box)
     config = _run_config(args, command="demo", tracker=tname, sequence=name, n_frames=len(video),
                          frame_size=list(video.frame_size))
     results = _track_one(tname, tracker, view, config, _show_progress(args))
@@ -393,9 +352,6 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def cmd_track(args: argparse.Namespace) -> int:
-    from .boxes import parse_box
-    from .data import load_sequence
-    from .utils import seed_everything
 
     if args.tracker is not None:
         _check_tracker_names([args.tracker])
@@ -415,7 +371,7 @@ def cmd_track(args: argparse.Namespace) -> int:
     seed_everything(args.seed)
     tname, tracker = _build_single(args.tracker, checkpoint, args.seed)
     score_gt = gt if has_gt else np.full_like(gt, np.nan)  # no ground truth: metrics are None, not 0.95
-    view = _SequenceView(seq.name, seq.frames, score_gt, init_box)
+    view = SequenceView(seq.name, seq.frames, score_gt, init_box)
     config = _run_config(args, command="track", tracker=tname, sequence=seq.name, source=str(src),
                          init_box=init_box.tolist(), has_groundtruth=has_gt, n_frames=len(seq))
     results = _track_one(tname, tracker, view, config, _show_progress(args))
@@ -430,9 +386,6 @@ def cmd_track(args: argparse.Namespace) -> int:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    from .data import data_root, load_split
-    from .evaluation import evaluate, format_table
-    from .utils import seed_everything
 
     names = _check_tracker_names(args.trackers.split(","))
     seeds = parse_seeds(args.seeds) if args.seeds is not None else [args.seed]
@@ -459,12 +412,10 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 def _make_seeded(name: str, seed: int, checkpoint: Path | None = None) -> Any:
     """``evaluate``'s tracker factory (module level, so ``--workers`` processes can receive it)."""
-    from .presets import make_tracker
     return make_tracker(name, checkpoint=checkpoint, seed=seed)
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
-    from .compare import compare_file, compare_markdown, write_comparison
     if args.baseline is None and (args.a is None or args.b is None):
         raise MetaRTTError("give two trackers A B, or --baseline B (optionally with one A)")
     if args.baseline is not None and args.b is not None:
@@ -479,13 +430,9 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
 
 def cmd_list(args: argparse.Namespace) -> int:
-    import json
 
-    from .data import data_root, list_sequences
-    from .presets import tracker_names
-    from .samples import list_presets
 
-    print("trackers: " + ", ".join(tracker_names()))
+    print("trackers: " + ", ".join(list_trackers()))
     print("sample presets: " + ", ".join(list_presets()))
     try:
         root = data_root(args.data)
@@ -528,7 +475,6 @@ def _add_common(p: argparse.ArgumentParser) -> None:
 
 
 def _register_builtin(sub: argparse._SubParsersAction) -> None:
-    from .samples import list_presets
 
     p = sub.add_parser("demo", help="track an embedded sample video and write an annotated GIF",
                        description="Generate a sample video (no data or network needed), track it, print "
@@ -602,13 +548,12 @@ def _register_builtin(sub: argparse._SubParsersAction) -> None:
 
 
 def _register_plugins(sub: argparse._SubParsersAction) -> None:
-    """Import each ``COMMANDS`` module and let it add its sub-parser; skip modules that do not exist."""
+    """Import each ``COMMANDS`` module and let it add its sub-parser; one that cannot be imported is
+    skipped with a warning (it must not take the other commands down with it)."""
     for name, module_path in COMMANDS:
         try:
             module = importlib.import_module(module_path)
         except ModuleNotFoundError as e:
-            if e.name is not None and (e.name == module_path or module_path.startswith(e.name + ".")):
-                continue  # not written yet
             print(f"warning: command {name!r} unavailable: cannot import {module_path}: {e}", file=sys.stderr)
             continue
         except Exception as e:  # a broken module must not take the other commands down with it
@@ -623,7 +568,6 @@ def _register_plugins(sub: argparse._SubParsersAction) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from . import __version__
     parser = argparse.ArgumentParser(prog=PROG, description="MetaRTT-lite: real-time tracking with "
                                      "meta-learned, pruned RT-MDNet (Jung et al., AAAI 2020).")
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")

@@ -23,6 +23,30 @@ class ModelConfig:
         return asdict(self)
 
 
+@dataclass(frozen=True)
+class SamplerSpec:
+    """One RT-MDNet sample generator (``modules/sample_generator.py``): see :class:`boxes.SampleGenerator`."""
+    kind: str
+    trans: float
+    scale: float
+    aspect: float | None = None
+
+
+@dataclass(frozen=True)
+class SamplingConfig:
+    """RT-MDNet's training-sample generators (options.py), one place for the tracker, pretraining and
+    the meta-training episodes (which sample like the tracker's frame-1 positives, but draw negatives
+    like pretraining)."""
+    pos: SamplerSpec = SamplerSpec("gaussian", 0.1, 1.2)               # positives, everywhere
+    neg: SamplerSpec = SamplerSpec("uniform", 1.5, 1.5, 1.1)           # negatives: pretraining, episodes
+    neg_init: SamplerSpec = SamplerSpec("uniform", 1.0, 2.0, 1.1)      # tracker: frame-1 negatives
+    neg_update: SamplerSpec = SamplerSpec("uniform", 1.5, 1.2)         # tracker: online-update negatives
+    bbreg: SamplerSpec = SamplerSpec("uniform", 0.3, 1.5, 1.1)         # tracker: box-regression samples
+
+
+SAMPLING = SamplingConfig()
+
+
 @dataclass
 class OptimConfig:
     """How the head is updated inside the tracker: a torch optimiser with hand-set rates

@@ -7,13 +7,14 @@ from x and y exactly once and :func:`write_otb_groundtruth` adds it back. Frames
 """
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import re
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator, Sequence as _Seq
+from typing import Any, Callable, Iterator, Sequence as _Seq
 
 import cv2
 import numpy as np
@@ -90,19 +91,32 @@ def write_otb_groundtruth(path: str | os.PathLike, boxes: np.ndarray) -> Path:
 
 # --------------------------------------------------------------------------- frames
 
-def to_rgb(img: np.ndarray) -> np.ndarray:
-    """Convert an OpenCV image (gray, gray+1 channel, BGR, BGRA; uint8 or uint16) to RGB uint8."""
-    if img.dtype == np.uint16:
-        img = (img // 257).astype(np.uint8)
-    elif img.dtype != np.uint8:
-        img = np.clip(img, 0, 255).astype(np.uint8)
-    if img.ndim == 2 or (img.ndim == 3 and img.shape[2] == 1):
-        return cv2.cvtColor(img.reshape(img.shape[0], img.shape[1]), cv2.COLOR_GRAY2RGB)
-    if img.ndim == 3 and img.shape[2] == 4:
-        return cv2.cvtColor(img, cv2.COLOR_BGRA2RGB)
-    if img.ndim == 3 and img.shape[2] == 3:
-        return cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
-    raise ValueError(f"unsupported image shape {img.shape}")
+def as_rgb(img: np.ndarray, what: str = "frame", bgr: bool = False, allow_float: bool = True,
+           min_side: int = 1) -> np.ndarray:
+    """The one image converter: gray (H, W) / (H, W, 1), RGB and RGBA (or, with ``bgr``, OpenCV's BGR and
+    BGRA) → RGB uint8 (H, W, 3), contiguous. uint16 is scaled to 8 bits; float in [0, 1] is scaled by
+    255, other dtypes are clipped to [0, 255] (``allow_float=False``: anything but uint8/uint16 is an
+    error). A shape that is no image, or a side under ``min_side``, raises MetaRTTError naming ``what``."""
+    a = np.asarray(img)
+    if a.ndim == 2:
+        a = a[:, :, None]
+    if a.ndim != 3 or a.shape[2] not in (1, 3, 4) or a.shape[0] < min_side or a.shape[1] < min_side:
+        raise MetaRTTError(f"{what} of shape {a.shape} is not an image (H, W), (H, W, 3) or (H, W, 4)")
+    if a.dtype == np.uint16:
+        a = (a // 257).astype(np.uint8)
+    elif a.dtype != np.uint8:
+        if not allow_float:
+            raise MetaRTTError(f"{what} must be a uint8 image, got dtype {a.dtype}")
+        if np.issubdtype(a.dtype, np.floating) and a.max(initial=0) <= 1.0:
+            a = a * 255.0
+        a = np.clip(a, 0, 255).astype(np.uint8)
+    if a.shape[2] == 1:
+        a = np.repeat(a, 3, axis=2)
+    elif a.shape[2] == 4:
+        a = a[:, :, :3]
+    if bgr:
+        a = a[:, :, ::-1]
+    return np.ascontiguousarray(a)
 
 
 def read_frame(path: str | os.PathLike, what: str | None = None) -> np.ndarray:
@@ -115,8 +129,8 @@ def read_frame(path: str | os.PathLike, what: str | None = None) -> np.ndarray:
     if img is None or img.size == 0:
         raise MetaRTTError(f"{what} cannot be decoded")
     try:
-        return to_rgb(img)
-    except ValueError as e:
+        return as_rgb(img, what="image", bgr=True)
+    except MetaRTTError as e:
         raise MetaRTTError(f"{what} cannot be decoded: {e}") from None
 
 
@@ -185,7 +199,7 @@ class Sequence:
             cap.release()
         if not ok or img is None:
             raise MetaRTTError(f"frame {i} of {self.name} ({self.video_path}) cannot be decoded")
-        return to_rgb(img)
+        return as_rgb(img, what=f"frame {i} of {self.name}", bgr=True)
 
     def frames(self) -> Iterator[np.ndarray]:
         """Iterate over all frames in order (videos are read sequentially, not by seeking)."""
@@ -200,7 +214,7 @@ class Sequence:
                 if not ok or img is None:
                     raise MetaRTTError(f"frame {i} of {self.name} ({self.video_path}) cannot be decoded "
                                        f"(video ended after {i} of {len(self)} frames)")
-                yield to_rgb(img)
+                yield as_rgb(img, what=f"frame {i} of {self.name}", bgr=True)
         finally:
             cap.release()
 
@@ -395,6 +409,35 @@ def load_sequence(path: str | os.PathLike, init_box: _Seq[float] | np.ndarray | 
 
 
 # --------------------------------------------------------------------------- the data root
+
+class SequenceView:
+    """Any video (a :class:`~metartt_lite.samples.SampleVideo`, a list of frames, a frame generator, ...)
+    as the duck-typed sequence :func:`metartt_lite.evaluation.run_sequence` expects: ``name``,
+    ``groundtruth``, ``init_box``, ``len()`` and a callable ``frames()``. (A SampleVideo keeps its frames
+    in a *list* attribute called ``frames``, which ``run_sequence`` would try to call.) ``n_frames`` cuts
+    it to its first frames; ``bar`` (anything with ``update(n)``, e.g. tqdm) advances once per frame."""
+
+    def __init__(self, name: str, frames: _Seq[np.ndarray] | Callable[[], Iterator[np.ndarray]],
+                 groundtruth: np.ndarray, init_box: np.ndarray | None = None, n_frames: int | None = None,
+                 bar: Any = None):
+        self.name = name
+        self._frames = frames
+        self.groundtruth = np.asarray(groundtruth, dtype=np.float64).reshape(-1, 4)
+        if n_frames is not None:
+            self.groundtruth = self.groundtruth[:n_frames]
+        self.init_box = np.asarray(init_box if init_box is not None else self.groundtruth[0], dtype=np.float64)
+        self.bar = bar
+
+    def __len__(self) -> int:
+        return len(self.groundtruth)
+
+    def frames(self) -> Iterator[np.ndarray]:
+        src = self._frames() if callable(self._frames) else iter(self._frames)
+        for f in itertools.islice(src, len(self)):  # never pulls a frame past the end
+            yield f
+            if self.bar is not None:
+                self.bar.update(1)
+
 
 def data_root(path: str | os.PathLike | None = None) -> Path:
     """The data folder: ``path``, else ``$METARTT_DATA``, else ``../shared/data`` from the working dir."""

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from . import boxes as bx
+from .config import SAMPLING
 from .features import SequenceFeatures
 
 
@@ -64,8 +65,8 @@ def pos_neg(sf: SequenceFeatures, i: int, box: np.ndarray, n_pos: int, n_neg: in
             rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
     """RT-MDNet sampling around ``box``: Gaussian positives (IoU ≥ pos_iou), uniform negatives (IoU ≤ neg_iou)."""
     W, H = (int(v) for v in sf.frame_sizes[i])
-    pos = bx.sample_by_iou(bx.SampleGenerator("gaussian", (W, H), 0.1, 1.2), box, n_pos, (cfg.pos_iou, 1.0), rng)
-    neg = bx.sample_by_iou(bx.SampleGenerator("uniform", (W, H), 1.5, 1.5, 1.1), box, n_neg, (0.0, cfg.neg_iou), rng)
+    pos = bx.sample_by_iou(bx.sampler(SAMPLING.pos, (W, H)), box, n_pos, (cfg.pos_iou, 1.0), rng)
+    neg = bx.sample_by_iou(bx.sampler(SAMPLING.neg, (W, H)), box, n_neg, (0.0, cfg.neg_iou), rng)
     return pos, neg
 
 
@@ -132,7 +133,7 @@ def sample_episode(feats: list[SequenceFeatures], seq: int, cfg: EpisodeConfig, 
             j = int(rng.choice(others))
             f = int(rng.integers(len(feats[j])))
             W, H = (int(v) for v in feats[j].frame_sizes[f])
-            boxes = bx.sample_by_iou(bx.SampleGenerator("gaussian", (W, H), 0.1, 1.2), feats[j].gt[f], per, (cfg.pos_iou, 1.0), rng)
+            boxes = bx.sample_by_iou(bx.sampler(SAMPLING.pos, (W, H)), feats[j].gt[f], per, (cfg.pos_iou, 1.0), rng)
             if len(boxes):
                 hard.append((j, f, boxes))
     return Episode(seq, frames, init, cands, test, hard, rng)

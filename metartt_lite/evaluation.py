@@ -43,7 +43,7 @@ import numpy as np
 import torch
 
 from .boxes import center_error, iou, validate_box
-from .utils import MetaRTTError, atomic_write, atomic_write_json, device
+from .utils import MetaRTTError, atomic_write, atomic_write_json, device, fmt_value as _fmt
 
 __all__ = [
     "IOU_THRESHOLDS", "ERROR_THRESHOLDS", "PRECISION_AT",
@@ -522,10 +522,6 @@ def _run_parallel(sequences: list, seq_names: list[str], tracker_names: list[str
 def _ranked(results: dict, key: str) -> list[tuple[str, dict]]:
     items = list(results["trackers"].items())
     return sorted(items, key=lambda kv: -(kv[1].get(key) if kv[1].get(key) is not None else -1.0))
-
-
-def _fmt(v: Any, spec: str) -> str:
-    return "n/a" if v is None else format(v, spec)
 
 
 def _curve(values: Any) -> np.ndarray | None:

@@ -23,13 +23,14 @@ from tqdm.auto import tqdm
 
 from . import boxes as bx
 from .adaptation import adapt
-from .checkpoint import check_tensors, load_checkpoint, save_checkpoint
+from .checkpoint import PRETRAINED, check_tensors, load_checkpoint, load_optimizer_state, save_checkpoint
 from .config import ModelConfig
 from .episodes import Episode, EpisodeConfig, pos_neg, sample_episode
 from .synthetic import SyntheticConfig, make_clips
 from .features import CacheConfig, SequenceFeatures, cache_sequence
 from .losses import meta_test_loss, pos_neg_ce
-from .model import TrackerNet
+from .data import data_root, load_split
+from .model import TrackerNet, build_net, load_pretrained_into
 from .utils import (MetaRTTError, atomic_write_json, check_output_dir, device as default_device, git_commit,
                     git_dirty, remove_stale_temps)
 
@@ -293,18 +294,6 @@ def load_learner_tensors(learner: MetaLearner, tensors: dict[str, torch.Tensor],
             v.copy_(tensors[k].to(v.dtype))
 
 
-def _load_optimizer(opt: torch.optim.Optimizer, extra: dict, path: Path) -> None:
-    """Restore the optimiser state of a ``*_last.pt``; a file without one, or from another variant of the
-    run (other parameter groups), is a user error, not a crash."""
-    if "optimizer" not in extra:
-        raise MetaRTTError(f"{path} has no optimiser state (a final checkpoint?); cannot resume from it")
-    try:
-        opt.load_state_dict(extra["optimizer"])
-    except (ValueError, KeyError, TypeError) as e:
-        raise MetaRTTError(f"{path} was written by a run with other settings ({' '.join(str(e).split())}); "
-                           f"use a new --out") from None
-
-
 def meta_train(sequences: list, out: Path, cfg: MetaConfig | None = None, model_cfg: ModelConfig | None = None,
                init_from: str | Path | None = None, resume: bool = False, dev: torch.device | None = None,
                command: str = "", progress: bool = True) -> Path:
@@ -319,7 +308,6 @@ def meta_train(sequences: list, out: Path, cfg: MetaConfig | None = None, model_
         raise MetaRTTError("meta-training needs at least 1 training sequence (the split is empty)")
     if len(sequences) < 2 and cfg.episode.hard_examples:
         raise MetaRTTError("meta-training with hard examples needs at least 2 training sequences")
-    from .presets import build_net, load_pretrained_into
     net = build_net(model_cfg, dev, seed=cfg.seed)
     if init_from:
         load_pretrained_into(net, init_from)
@@ -334,7 +322,7 @@ def meta_train(sequences: list, out: Path, cfg: MetaConfig | None = None, model_
     if resume and last.exists():  # before the feature cache: a bad file fails fast
         obj = load_checkpoint(last, kind="meta", model_cfg=model_cfg)
         load_learner_tensors(learner, obj["tensors"], last)
-        _load_optimizer(opt, obj["extra"], last)
+        load_optimizer_state(opt, obj["extra"], last)
         step, history, wall_prev = obj["extra"]["step"], obj["extra"]["history"], obj["extra"]["wall_time_s"]
     t0 = time.time()
     train_seqs, held = split_holdout(sequences, cfg.holdout_fold, cfg.n_folds)
@@ -471,25 +459,43 @@ def add_parser(sub) -> None:
     p.set_defaults(func=_run)
 
 
+def meta_config(*, episodes: int = MetaConfig.episodes, meta_batch: int = MetaConfig.meta_batch,
+                lr: float = MetaConfig.lr, lr_rates: float = MetaConfig.lr_rates, gamma: float = MetaConfig.gamma,
+                xi: float = MetaConfig.xi, seed: int = 0, first_order: bool = False,
+                no_estimated_target: bool = False, no_hard_examples: bool = False, scalar_lr: bool = False,
+                meta_tracker: bool = False, frame_step: int | None = None, rates_only: bool = False,
+                synthetic: int = 0, synthetic_ratio: float = 0.5, holdout_fold: int = -1,
+                n_folds: int = MetaConfig.n_folds, val_every: int = MetaConfig.val_every,
+                val_episodes: int = MetaConfig.val_episodes, patience: int = 0, test_gap: int = 0,
+                near_neg: int = 0, distractor_neg: int = 0) -> MetaConfig:
+    """The MetaConfig ``meta-train``'s flags describe, from plain keywords (the flags' names)."""
+    ep = EpisodeConfig(n_neg=256, n_neg_on=64, estimated_target=not no_estimated_target,
+                       hard_examples=not no_hard_examples, test_gap=test_gap, n_near_neg=near_neg,
+                       n_distractor_neg=distractor_neg)
+    return MetaConfig(episodes=episodes, meta_batch=meta_batch, lr=lr, lr_rates=lr_rates,
+                      gamma=0.0 if no_hard_examples else gamma, xi=xi, seed=seed,
+                      first_order=first_order, scalar_lr=scalar_lr, meta_tracker=meta_tracker,
+                      episode=ep, cache=CacheConfig() if frame_step is None else CacheConfig(frame_step=frame_step),
+                      learn_theta=not rates_only, n_synthetic=synthetic,
+                      synthetic_ratio=synthetic_ratio if synthetic else 0.0, holdout_fold=holdout_fold,
+                      n_folds=n_folds, val_every=val_every, val_episodes=val_episodes, patience=patience)
+
+
 def config_from_args(args: argparse.Namespace) -> MetaConfig:
-    g = lambda k, d=0: getattr(args, k, d)  # noqa: E731  (reproduce's namespaces predate the newer flags)
-    ep = EpisodeConfig(n_neg=256, n_neg_on=64, estimated_target=not args.no_estimated_target,
-                       hard_examples=not args.no_hard_examples, test_gap=g("test_gap"), n_near_neg=g("near_neg"),
-                       n_distractor_neg=g("distractor_neg"))
-    return MetaConfig(episodes=args.episodes, meta_batch=args.meta_batch, lr=args.lr, lr_rates=args.lr_rates,
-                      gamma=0.0 if args.no_hard_examples else args.gamma, xi=args.xi, seed=args.seed,
-                      first_order=args.first_order, scalar_lr=args.scalar_lr, meta_tracker=args.meta_tracker,
-                      episode=ep, cache=CacheConfig(frame_step=args.frame_step), learn_theta=not g("rates_only", False),
-                      n_synthetic=g("synthetic"), synthetic_ratio=g("synthetic_ratio", 0.5) if g("synthetic") else 0.0,
-                      holdout_fold=g("holdout_fold", -1), n_folds=g("n_folds", MetaConfig.n_folds),
-                      val_every=g("val_every", MetaConfig.val_every), val_episodes=g("val_episodes", MetaConfig.val_episodes),
-                      patience=g("patience"))
+    g = lambda k, d=0: getattr(args, k, d)  # noqa: E731  (namespaces built before the newer flags existed)
+    return meta_config(episodes=args.episodes, meta_batch=args.meta_batch, lr=args.lr, lr_rates=args.lr_rates,
+                       gamma=args.gamma, xi=args.xi, seed=args.seed, first_order=args.first_order,
+                       no_estimated_target=args.no_estimated_target, no_hard_examples=args.no_hard_examples,
+                       scalar_lr=args.scalar_lr, meta_tracker=args.meta_tracker, frame_step=args.frame_step,
+                       rates_only=g("rates_only", False), synthetic=g("synthetic"),
+                       synthetic_ratio=g("synthetic_ratio", 0.5), holdout_fold=g("holdout_fold", -1),
+                       n_folds=g("n_folds", MetaConfig.n_folds), val_every=g("val_every", MetaConfig.val_every),
+                       val_episodes=g("val_episodes", MetaConfig.val_episodes), patience=g("patience"),
+                       test_gap=g("test_gap"), near_neg=g("near_neg"), distractor_neg=g("distractor_neg"))
 
 
 def _run(args: argparse.Namespace) -> int:
     import sys
-    from .data import data_root, load_split
-    from .presets import PRETRAINED
     if int(os.environ.get("WORLD_SIZE", "1")) > 1 and not dist.is_initialized():
         dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
     seqs = load_split(data_root(args.data), split=args.split, names=args.sequences)

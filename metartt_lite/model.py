@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -16,8 +18,9 @@ import torch.nn.functional as F
 from torch.func import functional_call
 from torchvision.ops import roi_align
 
+from .checkpoint import check_tensors, load_checkpoint
 from .config import ModelConfig
-from .utils import MetaRTTError
+from .utils import MetaRTTError, device as default_device
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -205,3 +208,38 @@ def to_tensor(images: np.ndarray | list[np.ndarray], device: torch.device) -> to
     """uint8 (H, W, 3) image(s) → float (B, 3, H, W) on ``device``."""
     arr = np.stack(images) if isinstance(images, list) else np.asarray(images)[None]
     return torch.from_numpy(arr).to(device).permute(0, 3, 1, 2).float()
+
+
+# ------------------------------------------------------------------------------- building and loading
+@lru_cache(maxsize=4)
+def shared_trunk(n_blocks: int, dev: str) -> Trunk:
+    """One frozen trunk per process and device (loading the weights takes ~0.3 s)."""
+    return Trunk(n_blocks).to(dev)
+
+
+def build_net(cfg: ModelConfig | None = None, dev: torch.device | None = None, seed: int | None = None) -> TrackerNet:
+    """A TrackerNet on the shared trunk; with ``seed`` its fresh layers (shared conv, fc4–fc6) are drawn
+    from a private RNG seeded with it (the global torch RNG is left untouched), so θ0 is reproducible."""
+    cfg = cfg or ModelConfig()
+    dev = dev or default_device()
+    trunk = shared_trunk(cfg.trunk_blocks, str(dev))  # cached: building it consumes RNG only once
+    if seed is None:
+        return TrackerNet(cfg, trunk=trunk).to(dev)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        net = TrackerNet(cfg, trunk=trunk)
+    return net.to(dev)
+
+
+def load_pretrained_into(net: TrackerNet, path: str | Path) -> dict:
+    """Load the shared conv and fc4–fc5 of a ``pretrain`` checkpoint; fc6 stays freshly initialised
+    (a new 2-way branch per video, as MDNet)."""
+    obj = load_checkpoint(path, kind="pretrain", model_cfg=net.cfg)
+    want = {f"shared.{k}": v.shape for k, v in net.shared.state_dict().items()}
+    want.update({f"head.{k}": v.shape for k, v in net.head.state_dict().items() if not k.startswith("fc6")})
+    check_tensors(obj, want, path)
+    t = obj["tensors"]
+    with torch.no_grad():
+        for k in want:
+            net.get_parameter(k).copy_(t[k])
+    return obj

@@ -19,9 +19,10 @@ from tqdm.auto import tqdm
 
 from . import boxes as bx
 from .checkpoint import WEIGHTS_DIR, save_checkpoint
-from .config import ModelConfig
+from .config import SAMPLING, ModelConfig
 from .features import CacheConfig, SequenceFeatures, cache_sequence
-from .model import TrackerNet
+from .data import data_root, load_split
+from .model import TrackerNet, build_net
 from .utils import (MetaRTTError, atomic_write_json, check_output_dir, device as default_device, git_commit,
                     seed_everything)
 
@@ -46,8 +47,8 @@ def sample_rois(sf: SequenceFeatures, i: int, n_pos: int, n_neg: int, crop_size:
     """Positive and negative boxes (in crop px) around frame ``i``'s ground truth."""
     W, H = (int(v) for v in sf.frame_sizes[i])
     gt = sf.gt[i]
-    pos = bx.sample_by_iou(bx.SampleGenerator("gaussian", (W, H), 0.1, 1.2), gt, n_pos, (pos_iou, 1.0), rng)
-    neg = bx.sample_by_iou(bx.SampleGenerator("uniform", (W, H), 1.5, 1.5, 1.1), gt, n_neg, (0.0, neg_iou), rng)
+    pos = bx.sample_by_iou(bx.sampler(SAMPLING.pos, (W, H)), gt, n_pos, (pos_iou, 1.0), rng)
+    neg = bx.sample_by_iou(bx.sampler(SAMPLING.neg, (W, H)), gt, n_neg, (0.0, neg_iou), rng)
     crop = sf.crop(i, crop_size)
     return crop.to_crop(pos), crop.to_crop(neg)
 
@@ -80,7 +81,6 @@ def pretrain(sequences: list, out: Path, cfg: PretrainConfig | None = None, mode
     if len(sequences) < 2:
         raise MetaRTTError("multi-domain pretraining needs at least 2 training sequences")
     rng = seed_everything(cfg.seed)
-    from .presets import build_net
     net = build_net(model_cfg, dev, seed=cfg.seed)
     t0 = time.time()
     feats = [cache_sequence(s, net.trunk, model_cfg, cfg.cache, dev=dev) for s in tqdm(sequences, desc="feature cache")]
@@ -141,7 +141,6 @@ def add_parser(sub) -> None:
 
 def _run(args: argparse.Namespace) -> int:
     import sys
-    from .data import data_root, load_split
     root = data_root(args.data)
     seqs = load_split(root, split=args.split, names=args.sequences)
     cfg = PretrainConfig(iterations=args.iterations, seed=args.seed, cache=CacheConfig(frame_step=args.frame_step))

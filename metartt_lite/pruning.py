@@ -67,17 +67,20 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from . import meta
-from .checkpoint import WEIGHTS_DIR, load_checkpoint, save_checkpoint
+from .adaptation import HeadOptimizer, MetaRateOptimizer
+from .checkpoint import (META_CHECKPOINT, PRETRAINED, PRUNE_CHECKPOINT, load_checkpoint, load_optimizer_state,
+                         save_checkpoint)
 from .config import ModelConfig, TrackConfig
+from .data import data_root, load_split
 from .episodes import EpisodeConfig
 from .features import CacheConfig, cache_sequence
-from .model import Head, TrackerNet
-from .tracker import HeadOptimizer, MetaRateOptimizer, RTMDNetTracker
+from .model import Head, TrackerNet, build_net, load_pretrained_into
+from .presets import METARTT
+from .tracker import RTMDNetTracker
 from .utils import (MetaRTTError, atomic_write_json, check_output_dir, device as default_device, git_commit,
                     remove_stale_temps)
 
 LAYERS = ("shared", "fc4", "fc5")
-PRUNE_CHECKPOINT = WEIGHTS_DIR / "prune.pt"
 
 
 # ------------------------------------------------------------------------------------------ config
@@ -393,7 +396,6 @@ def build_learner(checkpoint: str | Path | None, cfg: PruneConfig, dev: torch.de
     """The (fixed) network ψ is trained for: θ0 and rates from a meta checkpoint, or with ``no_meta``
     θ0 from a pretrain checkpoint (fc6 seeded; ``checkpoint=None``: everything seeded) and constant
     rates ``cfg.meta.init_rate``. Inner loops run first-order (no meta-gradient is needed)."""
-    from .presets import build_net, load_pretrained_into
     if not cfg.no_meta:
         if checkpoint is None:
             raise MetaRTTError("pruning needs a meta checkpoint (--checkpoint META.pt), or --no-meta")
@@ -479,7 +481,7 @@ def prune_train(sequences: list, out: str | Path, meta_checkpoint: str | Path | 
         if p2.widths != widths or p2.static != pruner.static:
             raise MetaRTTError(f"{last} was trained for another network or variant; use a new --out")
         pruner.load_state_dict(p2.state_dict())
-        meta._load_optimizer(opt, ex, last)
+        load_optimizer_state(opt, ex, last)
         step, history, wall_prev = ex["step"], ex["history"], ex["wall_time_s"]
     t0 = time.time()
     feats = [cache_sequence(s, net.trunk, model_cfg, cfg.meta.cache, dev=dev) for s in sequences]
@@ -606,7 +608,6 @@ def load_tracker_parts(prune_checkpoint: str | Path, checkpoint: str | Path | No
     """(full net, TrackConfig, (A_init, A_on), ψ, PruneConfig) for ``metartt-prune``: θ0 and rates from
     the meta checkpoint (default ``weights/meta.pt``), or for a ``--no-meta`` prune checkpoint from the
     pretrain checkpoint it was trained with (or ``checkpoint``) and the constant rates it used."""
-    from .presets import META_CHECKPOINT, METARTT
     dev = dev or default_device()
     pruner, pc, extra = load_pruner(prune_checkpoint)
     model_cfg = ModelConfig(**load_checkpoint(prune_checkpoint)["model_config"])
@@ -652,17 +653,19 @@ def prune_rate_summary(per_video: list[dict[str, float]]) -> dict:
 
 def make_metartt_prune(checkpoint: str | Path | None = None, seed: int = 0, dev: torch.device | None = None,
                        prune_checkpoint: str | Path | None = None, tau: float | None = None,
-                       min_keep: int | None | str = "checkpoint") -> PrunedTracker:
-    """The ``metartt-prune`` preset. ``prune_checkpoint`` defaults to ``weights/prune.pt``; a prune
-    checkpoint passed as ``checkpoint`` is taken as the prune checkpoint (the meta one is then
-    ``weights/meta.pt``). ``tau``/``min_keep`` default to the values the checkpoint was trained with."""
+                       min_keep: int | None | str = "checkpoint", name: str = "metartt-prune",
+                       default_prune_checkpoint: str | Path = PRUNE_CHECKPOINT) -> PrunedTracker:
+    """The ``metartt-prune`` tracker and its variants. ``prune_checkpoint`` defaults to
+    ``default_prune_checkpoint`` (``weights/prune.pt``); a prune checkpoint passed as ``checkpoint`` is
+    taken as the prune checkpoint (the meta one is then ``weights/meta.pt``). ``tau``/``min_keep``
+    default to the values the checkpoint was trained with."""
     if checkpoint is not None and prune_checkpoint is None and Path(checkpoint).is_file():
         try:
             if load_checkpoint(checkpoint).get("kind") == "prune":
                 checkpoint, prune_checkpoint = None, checkpoint
         except MetaRTTError:
             pass
-    ppath = Path(prune_checkpoint) if prune_checkpoint else PRUNE_CHECKPOINT
+    ppath = Path(prune_checkpoint) if prune_checkpoint else Path(default_prune_checkpoint)
     if not ppath.exists():
         raise MetaRTTError(f"pruning checkpoint {ppath} not found; train one with 'python -m metartt_lite "
                            f"prune-train --checkpoint META.pt --out DIR' and pass DIR/prune.pt")
@@ -670,7 +673,7 @@ def make_metartt_prune(checkpoint: str | Path | None = None, seed: int = 0, dev:
     net, cfg, rates, pruner, pc = load_tracker_parts(ppath, checkpoint, dev)
     return PrunedTracker(net, cfg, pruner, tau=pc.tau if tau is None else tau,
                          min_keep=pc.min_keep if min_keep == "checkpoint" else min_keep,
-                         seed=seed, meta_rates=rates, dev=dev)
+                         name=name, seed=seed, meta_rates=rates, dev=dev)
 
 
 # ---------------------------------------------------------------------------------------------- CLI
@@ -696,26 +699,34 @@ def add_parser(sub) -> None:
     p.set_defaults(func=_run)
 
 
-def config_from_args(args: argparse.Namespace) -> PruneConfig:
-    if args.no_meta:
+def prune_config(*, checkpoint: str | Path | None = None, no_meta: bool = False, static_mask: bool = False,
+                 frame_step: int | None = None, tau: float = PruneConfig.tau, episodes: int = PruneConfig.episodes,
+                 lr: float = PruneConfig.lr, lam: float = PruneConfig.lam, min_keep: int | None = None,
+                 absolute: bool = False, seed: int = 0) -> PruneConfig:
+    """The PruneConfig ``prune-train``'s flags describe, from plain keywords (the flags' names)."""
+    if no_meta:
         mc = PruneConfig().meta
     else:
-        if not args.checkpoint:
+        if not checkpoint:
             raise MetaRTTError("prune-train needs --checkpoint META.pt (or --no-meta)")
-        mc = meta_config_from_checkpoint(args.checkpoint)
-    if args.frame_step is not None:
-        mc = replace(mc, cache=replace(mc.cache, frame_step=args.frame_step))
-    if args.tau < 0 or args.tau > 1:
-        raise MetaRTTError(f"--tau {args.tau} is outside [0, 1]")
-    return PruneConfig(episodes=args.episodes, lr=args.lr, lam=args.lam, tau=args.tau, min_keep=args.min_keep,
-                       relative=not args.absolute, static_mask=args.static_mask, no_meta=args.no_meta,
-                       seed=args.seed, meta=mc)
+        mc = meta_config_from_checkpoint(checkpoint)
+    if frame_step is not None:
+        mc = replace(mc, cache=replace(mc.cache, frame_step=frame_step))
+    if tau < 0 or tau > 1:
+        raise MetaRTTError(f"--tau {tau} is outside [0, 1]")
+    return PruneConfig(episodes=episodes, lr=lr, lam=lam, tau=tau, min_keep=min_keep,
+                       relative=not absolute, static_mask=static_mask, no_meta=no_meta,
+                       seed=seed, meta=mc)
+
+
+def config_from_args(args: argparse.Namespace) -> PruneConfig:
+    return prune_config(checkpoint=args.checkpoint, no_meta=args.no_meta, static_mask=args.static_mask,
+                        frame_step=args.frame_step, tau=args.tau, episodes=args.episodes, lr=args.lr, lam=args.lam,
+                        min_keep=args.min_keep, absolute=args.absolute, seed=args.seed)
 
 
 def _run(args: argparse.Namespace) -> int:
     import sys
-    from .data import data_root, load_split
-    from .presets import PRETRAINED
     cfg = config_from_args(args)
     ckpt = args.checkpoint
     if args.no_meta and ckpt is None and PRETRAINED.exists():

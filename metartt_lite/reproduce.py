@@ -44,8 +44,16 @@ from pathlib import Path
 from typing import Callable
 
 
+from .checkpoint import PRETRAINED, load_checkpoint
+from .data import data_root, load_split
+from .evaluation import evaluate, format_table, plot_results
+from .features import CacheConfig
+from .meta import meta_config, meta_train
+from .pruning import prune_config, prune_rate_summary, prune_train, record_prune_rates
+from .registry import make_metartt, make_tracker
 from .compare import compare, compare_markdown
-from .utils import MetaRTTError, atomic_write, atomic_write_json, check_output_dir, git_commit, parse_seeds
+from .utils import (MetaRTTError, atomic_write, atomic_write_json, check_output_dir, device, git_commit,
+                    parse_seeds, seed_everything)
 
 QUICK_META_EPISODES = 40
 QUICK_PRUNE_EPISODES = 40
@@ -114,31 +122,16 @@ def _shortest(seqs: list, n: int) -> list:
 # ------------------------------------------------------------------------------------------ training
 
 def _meta_cfg(flags: dict[str, bool], episodes: int, seed: int, meta_batch: int):
-    from .meta import MetaConfig, config_from_args
-    ns = argparse.Namespace(episodes=episodes, meta_batch=meta_batch, lr=MetaConfig.lr, lr_rates=META_LR_RATES,
-                            gamma=MetaConfig.gamma, xi=MetaConfig.xi, seed=seed, first_order=False,
-                            no_estimated_target=False, no_hard_examples=False, scalar_lr=False, meta_tracker=False,
-                            frame_step=None)
-    for k, v in flags.items():
-        setattr(ns, k, v)
-    from .features import CacheConfig
-    ns.frame_step = CacheConfig.frame_step
-    return config_from_args(ns)
+    return meta_config(episodes=episodes, meta_batch=meta_batch, lr_rates=META_LR_RATES, seed=seed,
+                       frame_step=CacheConfig.frame_step, **flags)
 
 
 def _prune_cfg(flags: dict[str, bool], lr: float, episodes: int, seed: int, meta_ckpt: Path | None):
-    from .pruning import PruneConfig, config_from_args
-    ns = argparse.Namespace(no_meta=False, static_mask=False, checkpoint=str(meta_ckpt) if meta_ckpt else None,
-                            frame_step=None, tau=PruneConfig.tau, episodes=episodes, lr=lr, lam=PruneConfig.lam,
-                            min_keep=None, absolute=False, seed=seed)
-    for k, v in flags.items():
-        setattr(ns, k, v)
-    return config_from_args(ns)
+    return prune_config(checkpoint=str(meta_ckpt) if meta_ckpt else None, episodes=episodes, lr=lr, seed=seed, **flags)
 
 
 def _check_reused(path: Path, episodes: int, seed: int, variant: str) -> dict:
     """The provenance of a final checkpoint that is about to be reused; it must match this run's settings."""
-    from .checkpoint import load_checkpoint
     extra = load_checkpoint(path)["extra"]
     got_ep = extra.get("episodes", extra.get("config", {}).get("episodes"))
     got_seed = extra.get("config", {}).get("seed")
@@ -164,8 +157,6 @@ def _train_or_reuse(final: Path, last: Path, episodes: int, seed: int, variant: 
 
 def _train_all(train_seqs: list, ckpt_dir: Path, meta_episodes: int, prune_episodes: int, seed: int,
                meta_batch: int, progress: bool, pretrained: Path | None) -> dict[str, dict]:
-    from .meta import meta_train
-    from .pruning import prune_train
     info: dict[str, dict] = {}
     for variant, (tname, flags) in META_VARIANTS.items():
         out = ckpt_dir / variant
@@ -206,9 +197,8 @@ def _train_all(train_seqs: list, ckpt_dir: Path, meta_episodes: int, prune_episo
 # ---------------------------------------------------------------------------------------- evaluation
 
 def _make_factory(training: dict[str, dict], pretrained: Path | None, rates: dict[str, list]):
-    """(tracker name, seed) -> tracker: ours and the peers from presets, the variants from OUT/checkpoints."""
-    from .presets import make_metartt, make_tracker
-    from .pruning import make_metartt_prune, record_prune_rates
+    """(tracker name, seed) -> tracker from the registry: ours and the peers with the shipped weights, the
+    variants with this run's checkpoints (OUT/checkpoints)."""
     by_name = {v["tracker"]: (variant, v) for variant, v in training.items()}
     full_meta = training["full"]["checkpoint"]
 
@@ -219,7 +209,7 @@ def _make_factory(training: dict[str, dict], pretrained: Path | None, rates: dic
                 t = make_metartt(checkpoint=v["checkpoint"], seed=seed, name=name)
             else:
                 meta_ckpt = pretrained if v["flags"].get("no_meta") else full_meta
-                t = make_metartt_prune(checkpoint=meta_ckpt, prune_checkpoint=v["checkpoint"], seed=seed)
+                t = make_tracker(name, checkpoint=meta_ckpt, prune_checkpoint=v["checkpoint"], seed=seed)
         else:
             t = make_tracker(name, seed=seed)
         t.name = name
@@ -330,9 +320,11 @@ def _markdown(report: dict) -> str:
           "* [precision.png](precision.png) — precision plots",
           "* [success.html](success.html) — both, interactive (plotly, works offline)",
           "* [results.json](results.json) — every number above, per-sequence results, settings", "",
-          "Expected durations on this project's 2-core CPU machine: full mode (1,000 meta episodes × 6 variants, "
-          "500 prune episodes × 3 variants, all `val` sequences) about 55 min (measured: 54 min, of which "
-          "training 44 min and evaluation 9.5 min); `--quick` under 15 min. A rerun with the same `--out` "
+          f"This run took {_num((rp.get('total_wall_time_s') or 0) / 60, '.0f')} min (training "
+          f"{_num((rp.get('training_wall_time_s') or 0) / 60, '.0f')} min, evaluation "
+          f"{_num((rp.get('evaluation_wall_time_s') or 0) / 60, '.1f')} min) on {rp.get('torch_device', '?')}. "
+          "On this project's 2-core CPU machine full mode takes about an hour and `--quick` under 15 min "
+          "(module docstring of `metartt_lite/reproduce.py`). A rerun with the same `--out` "
           "reuses the trained checkpoints and only re-evaluates; `--render-only` rewrites this file and the "
           "plots from `results.json` without training or evaluating.", ""]
     if rp.get("rendered_by"):
@@ -394,7 +386,6 @@ def render(out: str | Path, command: str = "") -> dict:
         text = _markdown(res)
     except (json.JSONDecodeError, KeyError, TypeError, AttributeError) as e:
         raise MetaRTTError(f"{path} is not a reproduce results file ({type(e).__name__}: {e})") from e
-    from .evaluation import plot_results
     atomic_write_json(path, res)
     plot_results(res, out)
     atomic_write(out / "README.md", lambda tmp: Path(tmp).write_text(text))
@@ -408,10 +399,6 @@ def reproduce(data: str | None, out: str | Path, quick: bool = False, sequences:
               episodes: int | None = None, prune_episodes: int | None = None, seed: int = 0,
               train_sequences: str | None = None, meta_batch: int = 4, progress: bool = False,
               command: str = "", eval_seeds: list[int] | None = None) -> dict:
-    from .data import data_root, load_split
-    from .evaluation import evaluate, format_table
-    from .presets import PRETRAINED
-    from .utils import device, seed_everything
 
     t_all = time.time()
     out = check_output_dir(out)
@@ -458,7 +445,6 @@ def reproduce(data: str | None, out: str | Path, quick: bool = False, sequences:
     res = evaluate(names, val_seqs, _make_factory(training, pretrained, rates), out_dir=out, progress=progress,
                    config={"command": "reproduce", "split": "val", "seed": seed, "quick": quick}, seeds=eval_seeds)
     t_eval = time.time() - t0
-    from .pruning import prune_rate_summary
     prune_rates = {n: prune_rate_summary(v) for n, v in rates.items() if v}
     res["prune_rates"] = prune_rates
     res["tables"] = _rows(res, prune_rates)

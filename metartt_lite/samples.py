@@ -34,6 +34,8 @@ from typing import Any, Iterator, Sequence
 import cv2
 import numpy as np
 
+from .boxes import validate_box
+from .data import as_rgb
 from .utils import MetaRTTError, atomic_write
 
 __all__ = ["SampleVideo", "SampleConfig", "PRESETS", "OBJECTS", "BACKGROUNDS", "OCCLUDERS",
@@ -177,21 +179,6 @@ def sample_names() -> list[str]:
 # ---------------------------------------------------------------------------------------------------
 # image sources
 
-def _to_rgb(img: np.ndarray, what: str) -> np.ndarray:
-    a = np.asarray(img)
-    if a.dtype != np.uint8:
-        raise MetaRTTError(f"{what} must be a uint8 image, got dtype {a.dtype}")
-    if a.ndim == 2:
-        a = np.repeat(a[:, :, None], 3, axis=2)
-    elif a.ndim == 3 and a.shape[2] == 4:
-        a = a[:, :, :3]
-    elif a.ndim == 3 and a.shape[2] == 1:
-        a = np.repeat(a, 3, axis=2)
-    if a.ndim != 3 or a.shape[2] != 3 or a.shape[0] < 2 or a.shape[1] < 2:
-        raise MetaRTTError(f"{what} must be an (H, W), (H, W, 3) or (H, W, 4) image, got shape {a.shape}")
-    return np.ascontiguousarray(a)
-
-
 @lru_cache(maxsize=32)
 def _load_source(kind: str, name: str) -> np.ndarray:
     """A named crop of a scikit-image data photo as read-only uint8 RGB (cached)."""
@@ -200,7 +187,7 @@ def _load_source(kind: str, name: str) -> np.ndarray:
         raise MetaRTTError(f"unknown {kind} source {name!r}; choose one of {', '.join(table)}")
     import skimage.data
     func, crop, tint = table[name]
-    img = _to_rgb(getattr(skimage.data, func)(), f"skimage.data.{func}()")
+    img = as_rgb(getattr(skimage.data, func)(), f"skimage.data.{func}()", allow_float=False, min_side=2)
     if crop is not None:
         x, y, w, h = crop
         img = img[y:y + h, x:x + w]
@@ -214,7 +201,7 @@ def _load_source(kind: str, name: str) -> np.ndarray:
 def _source(src: ImageSource, kind: str) -> np.ndarray:
     if isinstance(src, str):
         return _load_source(kind, src)
-    return _to_rgb(src, f"{kind} image")
+    return as_rgb(src, f"{kind} image", allow_float=False, min_side=2)
 
 
 def _shape_mask(h: int, w: int, mask: str | np.ndarray, power: float, feather: float) -> np.ndarray:
@@ -491,8 +478,7 @@ def make_still_pseudo_video(image: np.ndarray, box: Sequence[float], n_frames: i
     the box inside the frame and within ``max_shift`` frame sizes of its start. Returns the frames (same
     size as ``image``) and the exact (n_frames, 4) xywh boxes.
     """
-    from .boxes import validate_box
-    img = _to_rgb(image, "image")
+    img = as_rgb(image, "image", allow_float=False, min_side=2)
     H, W = img.shape[:2]
     b = validate_box(box, (W, H))
     if int(n_frames) < 1:

@@ -9,6 +9,7 @@ falls below ``success_thr`` (short-term), from a bounded memory of RoI features.
 """
 from __future__ import annotations
 
+import contextlib
 import time
 from collections import OrderedDict, deque
 from dataclasses import dataclass
@@ -17,7 +18,9 @@ import numpy as np
 import torch
 
 from . import boxes as bx
-from .config import TrackConfig
+from .adaptation import HeadOptimizer, MetaRateOptimizer
+from .config import SAMPLING, TrackConfig
+from .data import as_rgb
 from .losses import pos_neg_ce
 from .model import Crop, TrackerNet, crop_image, make_crop, to_tensor
 from .utils import MetaRTTError, device as default_device
@@ -32,66 +35,6 @@ class FrameTimes:
     bbreg: float = 0.0
     collect: float = 0.0
     update: float = 0.0
-
-
-def as_rgb(frame: np.ndarray) -> np.ndarray:
-    """Accept grayscale (H, W) / (H, W, 1), RGB and RGBA uint8 frames; return RGB uint8 (H, W, 3)."""
-    f = np.asarray(frame)
-    if f.ndim == 2:
-        f = f[:, :, None]
-    if f.ndim != 3 or f.shape[2] not in (1, 3, 4) or f.shape[0] < 1 or f.shape[1] < 1:
-        raise MetaRTTError(f"frame of shape {f.shape} is not an image (H, W), (H, W, 3) or (H, W, 4)")
-    if f.dtype != np.uint8:
-        if np.issubdtype(f.dtype, np.floating) and f.max(initial=0) <= 1.0:
-            f = f * 255.0
-        f = np.clip(f, 0, 255).astype(np.uint8)
-    if f.shape[2] == 1:
-        f = np.repeat(f, 3, axis=2)
-    elif f.shape[2] == 4:
-        f = f[:, :, :3]
-    return np.ascontiguousarray(f)
-
-
-class HeadOptimizer:
-    """Hand-set-rate updates of the head with a torch optimiser (SGD+momentum as RT-MDNet, or Adam)."""
-
-    def __init__(self, params: "OrderedDict[str, torch.Tensor]", cfg: TrackConfig):
-        o = cfg.optim
-        groups = [{"params": [p for k, p in params.items() if not k.startswith("fc6")], "mult": 1.0},
-                  {"params": [p for k, p in params.items() if k.startswith("fc6")], "mult": o.fc6_lr_mult}]
-        if o.kind == "sgd":
-            self.opt = torch.optim.SGD(groups, lr=o.lr_init, momentum=o.momentum, weight_decay=o.weight_decay)
-        elif o.kind == "adam":
-            self.opt = torch.optim.Adam(groups, lr=o.lr_init, weight_decay=o.weight_decay)
-        else:
-            raise MetaRTTError(f"unknown optimiser kind {o.kind!r} (sgd, adam)")
-        self.params = params
-        self.cfg = o
-
-    def step(self, loss: torch.Tensor, phase: str, k: int) -> None:
-        lr = self.cfg.lr_init if phase == "init" else self.cfg.lr_update
-        for g in self.opt.param_groups:
-            g["lr"] = lr * g["mult"]
-        self.opt.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(list(self.params.values()), self.cfg.grad_clip)
-        self.opt.step()
-
-
-class MetaRateOptimizer:
-    """Updates with meta-learned per-parameter, per-step rates (paper Eqs. 2–3): θ ← θ − α^k ⊙ ∇θ L."""
-
-    def __init__(self, params: "OrderedDict[str, torch.Tensor]", rates_init: list, rates_on: list):
-        self.params = params
-        self.rates = {"init": rates_init, "on": rates_on}
-
-    def step(self, loss: torch.Tensor, phase: str, k: int) -> None:
-        rates = self.rates["init" if phase == "init" else "on"]
-        alpha = rates[min(k, len(rates) - 1)]
-        grads = torch.autograd.grad(loss, list(self.params.values()))
-        with torch.no_grad():
-            for (name, p), g in zip(self.params.items(), grads):
-                p.sub_(alpha[name] * g)
 
 
 class RTMDNetTracker:
@@ -130,7 +73,38 @@ class RTMDNetTracker:
             return self.net.head_forward(feats, self.params)[:, 1]
 
     # -- training ------------------------------------------------------------------------------------
+    def _rng_devices(self) -> list[int]:
+        if self.device.type != "cuda":
+            return []
+        return [self.device.index if self.device.index is not None else torch.cuda.current_device()]
+
+    def _seeded_rng_state(self, seed: int) -> tuple:
+        """The global torch RNG state(s) ``manual_seed(seed)`` gives, without touching the global RNG."""
+        devs = self._rng_devices()
+        with torch.random.fork_rng(devices=devs):
+            torch.manual_seed(seed)
+            return torch.get_rng_state(), [torch.cuda.get_rng_state(d) for d in devs]
+
+    @contextlib.contextmanager
+    def _own_rng(self):
+        """Run with this tracker's private dropout stream as the global torch RNG (which is restored after):
+        trackers and the caller's code do not draw from, or disturb, each other's random numbers."""
+        devs = self._rng_devices()
+        with torch.random.fork_rng(devices=devs):
+            cpu, cuda = self._dropout_rng
+            torch.set_rng_state(cpu)
+            for d, s in zip(devs, cuda):
+                torch.cuda.set_rng_state(s, d)
+            try:
+                yield
+            finally:
+                self._dropout_rng = torch.get_rng_state(), [torch.cuda.get_rng_state(d) for d in devs]
+
     def _train(self, pos: torch.Tensor, neg: torch.Tensor, iters: int, phase: str) -> None:
+        with self._own_rng():
+            self._train_steps(pos, neg, iters, phase)
+
+    def _train_steps(self, pos: torch.Tensor, neg: torch.Tensor, iters: int, phase: str) -> None:
         c = self.cfg
         if len(pos) == 0 or len(neg) == 0 or iters <= 0:
             return
@@ -181,7 +155,7 @@ class RTMDNetTracker:
         c = self.cfg
         self.rng = np.random.default_rng(self.seed)
         self.torch_gen = torch.Generator().manual_seed(self.seed)
-        torch.manual_seed(self.seed)
+        self._dropout_rng = self._seeded_rng_state(self.seed)  # dropout's stream, private to this tracker
         self.times = FrameTimes()
         # fresh adaptable parameters for this video: θ0 (copied; the shared net is never modified)
         self.params = OrderedDict((k, v.detach().clone().requires_grad_(True)) for k, v in self.net.head_params().items())
@@ -206,9 +180,9 @@ class RTMDNetTracker:
             fmap = self._feature_map(frame, crop)
             if i == 0:
                 base_fmap, base_crop = fmap, crop
-            pos = bx.sample_by_iou(bx.SampleGenerator("gaussian", (W, H), 0.1, 1.2), box,
+            pos = bx.sample_by_iou(bx.sampler(SAMPLING.pos, (W, H)), box,
                                    -(-c.n_pos_init // n), (c.pos_iou_init, 1.0), self.rng)
-            neg = bx.sample_by_iou(bx.SampleGenerator("uniform", (W, H), 1.0, 2.0, 1.1), box,
+            neg = bx.sample_by_iou(bx.sampler(SAMPLING.neg_init, (W, H)), box,
                                    -(-c.n_neg_init // n), (0.0, c.neg_iou_init), self.rng)
             if len(pos):
                 pos_feats.append(self._roi(fmap, crop, pos))
@@ -221,7 +195,7 @@ class RTMDNetTracker:
         self._train(pos_f, neg_f, c.k_init, "init")
 
         if c.bbox_reg:
-            bb = bx.sample_by_iou(bx.SampleGenerator("uniform", (W, H), 0.3, 1.5, 1.1), box,
+            bb = bx.sample_by_iou(bx.sampler(SAMPLING.bbreg, (W, H)), box,
                                   c.bbreg_samples, (0.6, 1.0), self.rng)
             self.use_bbreg = len(bb) >= 8
             if self.use_bbreg:
@@ -281,9 +255,9 @@ class RTMDNetTracker:
 
         if success:
             self.failures = 0
-            pos = bx.sample_by_iou(bx.SampleGenerator("gaussian", (W, H), 0.1, 1.2), self.box,
+            pos = bx.sample_by_iou(bx.sampler(SAMPLING.pos, (W, H)), self.box,
                                    c.n_pos_update, (c.pos_iou_update, 1.0), self.rng)
-            neg = bx.sample_by_iou(bx.SampleGenerator("uniform", (W, H), 1.5, 1.2), self.box,
+            neg = bx.sample_by_iou(bx.sampler(SAMPLING.neg_update, (W, H)), self.box,
                                    c.n_neg_update, (0.0, c.neg_iou_update), self.rng)
             if len(pos):
                 self.pos_mem.append(self._roi(fmap, crop, pos))

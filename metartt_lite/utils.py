@@ -54,6 +54,11 @@ def check_output_dir(path: str | os.PathLike, what: str = "--out") -> Path:
     return p
 
 
+def fmt_value(v: Any, spec: str = ".3f") -> str:
+    """``format(v, spec)``, or ``n/a`` for a missing (None) value: the tables' and summaries' numbers."""
+    return "n/a" if v is None else format(v, spec)
+
+
 def remove_stale_temps(path: str | os.PathLike) -> int:
     """Delete the temp files an interrupted :func:`atomic_write` of ``path`` left behind
     (``.NAME.*.tmp`` beside it); returns how many were removed."""

@@ -19,11 +19,11 @@ Widget (needs a kernel) → the plain function it calls → its static companion
 
 Conventions: steps ``k`` are **1-based** as in the paper's Eqs. 2–3 (``rates[k - 1]`` is α^k); boxes are
 0-based ``[x, y, w, h]``; frames uint8 RGB. Nothing in the package imports this module; ipywidgets is
-imported lazily, so the plain functions work without it.
+imported lazily, so the plain functions work without it (as are IPython, matplotlib and plotly: optional
+notebook extras, lazy on purpose).
 """
 from __future__ import annotations
 
-import itertools
 import math
 import tempfile
 from pathlib import Path
@@ -32,6 +32,14 @@ from typing import Any, Callable, Iterator, Mapping, Sequence
 import cv2
 import numpy as np
 import torch
+
+from .boxes import parse_box
+from .data import SequenceView, load_video
+from .drawing import GT_COLOR, paint_boxes
+from .evaluation import IOU_THRESHOLDS, run_sequence, sequence_metrics
+from .pruning import hard_keep, hard_masks, layer_widths, masked_scores, prune_rates
+from .registry import make_tracker
+from .utils import MetaRTTError
 
 __all__ = [
     "SequenceView", "as_sequence", "encode_video",
@@ -43,7 +51,6 @@ __all__ = [
     "track_uploaded", "upload_widget",
 ]
 
-GT_COLOR = (0, 200, 0)
 TRACKER_COLORS: dict[str, tuple[int, int, int]] = {
     "metartt": (230, 40, 40), "metartt-prune": (250, 150, 0), "rtmdnet": (40, 90, 240),
     "rtmdnet-k5": (120, 60, 200), "rtmdnet-k5-tuned": (180, 60, 200), "csrt": (0, 190, 210),
@@ -61,29 +68,6 @@ def _hex(rgb: Sequence[int]) -> str:
 
 
 # ------------------------------------------------------------------------------------------ helpers
-class SequenceView:
-    """Any video (a :class:`~metartt_lite.samples.SampleVideo`, a list of frames, ...) as the duck-typed
-    sequence :func:`metartt_lite.evaluation.run_sequence` expects: ``name``, ``groundtruth``,
-    ``init_box``, ``len()`` and a callable ``frames()``. (A SampleVideo keeps its frames in a *list*
-    attribute called ``frames``, which ``run_sequence`` would try to call.)"""
-
-    def __init__(self, name: str, frames: Sequence[np.ndarray] | Callable[[], Iterator[np.ndarray]],
-                 groundtruth: np.ndarray, init_box: np.ndarray | None = None, n_frames: int | None = None):
-        self.name = name
-        self._frames = frames
-        self.groundtruth = np.asarray(groundtruth, dtype=np.float64).reshape(-1, 4)
-        if n_frames is not None:
-            self.groundtruth = self.groundtruth[:n_frames]
-        self.init_box = np.asarray(init_box if init_box is not None else self.groundtruth[0], dtype=np.float64)
-
-    def __len__(self) -> int:
-        return len(self.groundtruth)
-
-    def frames(self) -> Iterator[np.ndarray]:
-        src = self._frames() if callable(self._frames) else iter(self._frames)
-        return itertools.islice(src, len(self))  # never pulls a frame past the end
-
-
 def as_sequence(video: Any, n_frames: int | None = None) -> SequenceView:
     """A :class:`SequenceView` of a SampleVideo (or anything with ``name``, ``frames`` list/method and
     ``groundtruth``), optionally cut to its first ``n_frames``."""
@@ -487,7 +471,6 @@ def mask_threshold_effect(net, x: torch.Tensor, theta: Mapping[str, torch.Tensor
     Returns ``tau``, ``prune_rate`` (per layer), ``mean_prune_rate`` (mean over layers),
     ``score_change`` (mean |Δ target score|), ``relative_change`` (÷ the std of the unmasked target
     score) and ``flip_rate`` (fraction of samples whose target/background decision flips)."""
-    from .pruning import hard_keep, hard_masks, layer_widths, masked_scores, prune_rates
     taus = list(np.round(np.linspace(0, 1, 21), 4) if taus is None else taus)
     widths = layer_widths(net)
     with torch.no_grad():
@@ -559,15 +542,9 @@ def draw_boxes(frame: np.ndarray, boxes_by_tracker: Mapping[str, np.ndarray], gt
 
     Boxes are drawn in order (ground truth first) with decreasing line width, ``thickness`` for the
     last one, so trackers that agree exactly still show every colour."""
-    img = np.ascontiguousarray(frame).copy()
-    items = ([("gt", gt[i], GT_COLOR)] if gt is not None and np.all(np.isfinite(gt[i])) else [])
-    items += [(n, np.asarray(b)[i], _color(n, j)) for j, (n, b) in enumerate(boxes_by_tracker.items())]
-    for k, (n, b, c) in enumerate(items):
-        if not np.all(np.isfinite(b)):
-            continue
-        x0, y0 = int(round(b[0])), int(round(b[1]))
-        x1, y1 = int(round(b[0] + b[2])), int(round(b[1] + b[3]))
-        cv2.rectangle(img, (x0, y0), (x1, y1), c, thickness + len(items) - 1 - k)
+    items = ([(gt[i], GT_COLOR)] if gt is not None and np.all(np.isfinite(gt[i])) else [])
+    items += [(np.asarray(b)[i], _color(n, j)) for j, (n, b) in enumerate(boxes_by_tracker.items())]
+    img = paint_boxes(frame, [(b, c, thickness + len(items) - 1 - k) for k, (b, c) in enumerate(items)])
     if label:
         cv2.putText(img, f"#{i}", (4, 14), cv2.FONT_HERSHEY_SIMPLEX, 0.45, (255, 255, 255), 1, cv2.LINE_AA)
     return img
@@ -631,7 +608,6 @@ def success_figure(boxes_by_tracker: Mapping[str, np.ndarray], gt: np.ndarray, t
     """Plotly success curves (fraction of frames with IoU > t) with each tracker's AUC in the legend,
     from :func:`metartt_lite.evaluation.sequence_metrics`."""
     import plotly.graph_objects as go
-    from .evaluation import IOU_THRESHOLDS, sequence_metrics
     fig = go.Figure()
     for j, (n, b) in enumerate(boxes_by_tracker.items()):
         m = sequence_metrics(b, gt)
@@ -652,11 +628,6 @@ def track_uploaded(video_bytes: bytes, box_text: str, tracker: str = "metartt", 
 
     Returns ``tracker``, ``frames`` (the frames tracked), ``boxes`` (N, 4), ``scores``, ``times`` and
     ``fps`` (update frames / update time)."""
-    from .boxes import parse_box
-    from .data import load_video
-    from .evaluation import run_sequence
-    from .presets import make_tracker
-    from .utils import MetaRTTError
     if not video_bytes:
         raise MetaRTTError("no video uploaded")
     box = parse_box(box_text)

@@ -105,7 +105,7 @@ def soak_one(tracker_name: str, seq_name: str, root: Path, checkpoint: str | Non
     """Run one tracker over one whole sequence; never raises (except KeyboardInterrupt)."""
     from metartt_lite.data import load_sequence
     from metartt_lite.evaluation import run_sequence, sequence_metrics
-    from metartt_lite.presets import make_tracker
+    from metartt_lite.registry import make_tracker
 
     rec: dict[str, Any] = {"tracker": tracker_name, "sequence": seq_name, "n_frames": None, "frames_tracked": 0,
                            "complete": False, "error": None, "traceback": None}
@@ -211,17 +211,17 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     from metartt_lite.data import data_root, list_sequences
     from metartt_lite.evaluation import device_description
-    from metartt_lite.presets import tracker_names
+    from metartt_lite.registry import list_trackers
     from metartt_lite.utils import MetaRTTError, atomic_write_json, git_commit
 
     try:
         root = data_root(args.data)
         names = list_sequences(root, names=args.sequences)
         trackers = [t.strip() for t in args.trackers.split(",") if t.strip()]
-        unknown = [t for t in trackers if t not in tracker_names()]
+        unknown = [t for t in trackers if t not in list_trackers()]
         if not trackers or unknown:
             raise MetaRTTError(f"unknown tracker(s) {', '.join(unknown) or '(none given)'}; "
-                               f"known: {', '.join(tracker_names())}")
+                               f"known: {', '.join(list_trackers())}")
         out = Path(args.out)
         if out.is_dir():
             raise MetaRTTError(f"--out {out} is a folder; give a file name")

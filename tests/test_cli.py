@@ -15,7 +15,7 @@ import cv2
 import numpy as np
 import pytest
 
-from metartt_lite import cli, presets
+from metartt_lite import cli, registry
 from metartt_lite.samples import make_sample, write_sample_as_otb
 from metartt_lite.utils import MetaRTTError
 
@@ -198,18 +198,12 @@ def test_list_without_data(tmp_path, capsys, monkeypatch):
     assert "kcf" in stdout and "translation" in stdout and "data: none found" in stdout
 
 
-def test_default_tracker_resolved_at_run_time(monkeypatch):
-    assert cli.default_tracker() == ("metartt" if "metartt" in presets.tracker_names() else "rtmdnet-k5-tuned")
-    monkeypatch.setitem(presets.EXTRA, "metartt", lambda **kw: None)
-    assert cli.default_tracker() == "metartt"
-
-
 def test_unavailable_default_tracker_falls_back(tmp_path, capsys, monkeypatch):
     """The default ``metartt`` without its weights: demo/track fall back (one warning line); asked for
     explicitly it is an error."""
     def broken(**kw):
         raise MetaRTTError("no meta weights here")
-    monkeypatch.setitem(presets.EXTRA, "metartt", broken)
+    monkeypatch.setitem(registry.TRACKERS, "metartt", registry.TrackerSpec("metartt", "meta", broken))
     monkeypatch.setattr(cli, "FALLBACK_TRACKER", "kcf")  # fast stand-in for rtmdnet-k5-tuned
     rc, out, err = run_cli(["demo", "--frames", 5, "--out", tmp_path / "d"], capsys)
     assert rc == 0, err
@@ -395,10 +389,13 @@ def test_plugin_commands(tmp_path, monkeypatch, capsys):
     monkeypatch.setattr(cli, "COMMANDS", [("missing", "metartt_lite.no_such_module_xyz"),
                                           ("hello", "fake_cli_plugin")])
     rc, out, err = run_cli(["hello", "ok"], capsys)
-    assert rc == 0 and "hello from plugin" in out and err == ""
+    assert rc == 0 and "hello from plugin" in out
+    assert err.strip() == ("warning: command 'missing' unavailable: cannot import metartt_lite.no_such_module_xyz: "
+                           "No module named 'metartt_lite.no_such_module_xyz'")  # said, not silently skipped
+    rc, _, err = run_cli(["missing"], capsys)
+    assert rc == 2 and "invalid choice: 'missing'" in err
+    monkeypatch.setattr(cli, "COMMANDS", [("hello", "fake_cli_plugin")])
     rc, _, err = run_cli(["hello", "bad"], capsys)
     assert_user_error(rc, err, "plugin says no second line")
     rc, _, err = run_cli(["hello", "interrupt"], capsys)
     assert rc == 130 and err.strip() == "error: interrupted"
-    rc, _, err = run_cli(["missing"], capsys)
-    assert rc == 2  # argparse: invalid choice; the missing module was skipped silently

@@ -23,6 +23,7 @@ import pytest
 import torch
 
 from metartt_lite import presets, samples
+from metartt_lite.model import build_net
 from metartt_lite.tracker import RTMDNetTracker
 
 CPU = torch.device("cpu")
@@ -67,7 +68,7 @@ def test_long_sequence_memory_is_bounded():
     video = samples.make_sample("translation", seed=0, n_frames=300, size=(160, 120))
     frames = video.frames + video.frames[-2:0:-1]  # ping-pong: no jump at the turn
     frames = (frames * (-(-(N_UPDATES + 1) // len(frames))))[: N_UPDATES + 1]
-    tracker = RTMDNetTracker(presets.build_net(dev=CPU, seed=0), CFG, name="rtmdnet-k5-tuned", seed=0, dev=CPU)
+    tracker = RTMDNetTracker(build_net(dev=CPU, seed=0), CFG, name="rtmdnet-k5-tuned", seed=0, dev=CPU)
     tracker.init(frames[0], video.init_box)
     t0 = time.perf_counter()
     rss, max_pos, max_neg, long_updates, successes = {}, 0, 0, 0, 0

@@ -199,7 +199,7 @@ def test_nan_loss_stops_with_message_and_keeps_last_checkpoint(tmp_path, sample_
 def test_checkpoint_errors_name_the_problem(tmp_path, sample_seqs, monkeypatch):
     monkeypatch.setenv("METARTT_CACHE", str(tmp_path / "cache"))
     path = _train(sample_seqs, tmp_path / "ok", 1)
-    from metartt_lite.presets import build_net
+    from metartt_lite.model import build_net
     cfg = TINY.__class__(crop_size=128, target_size=40.0, shared_channels=4, fc_width=8)
     net = build_net(cfg, CPU)
     meta.load_meta(path, net)  # loads fine

@@ -11,7 +11,7 @@ import torch
 from metartt_lite import boxes as bx
 from metartt_lite import meta
 from metartt_lite.checkpoint import load_checkpoint
-from metartt_lite.presets import build_net
+from metartt_lite.model import build_net
 from metartt_lite.episodes import EpisodeConfig, harder_test_negatives, sample_frames
 from metartt_lite.utils import MetaRTTError
 from meta_fixtures import TINY, fake_feats, sample_seqs as make_sample_seqs, tiny_net

@@ -278,7 +278,7 @@ def test_upload_widget_runs_its_callback(video):
 
 def test_sequence_view_feeds_run_sequence(video):
     from metartt_lite.evaluation import run_sequence
-    from metartt_lite.presets import make_tracker
+    from metartt_lite.registry import make_tracker
     r = run_sequence(make_tracker("csrt"), W.as_sequence(video, n_frames=5))
     assert r["boxes"].shape == (5, 4)
 

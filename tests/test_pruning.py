@@ -102,7 +102,7 @@ def test_prune_network_float32_scores_and_scalar_rates():
 
 @pytest.fixture(scope="module")
 def real_net():
-    from metartt_lite.presets import build_net
+    from metartt_lite.model import build_net
     return build_net(replace(SMALL, shared_channels=16, fc_width=32, dropout=0.0), CPU, seed=0)
 
 
@@ -323,7 +323,7 @@ def test_all_keep_pruned_tracker_reproduces_unpruned_tracker(trained):
     assert pt.prune_rate == {"shared": 0.5, "fc4": 0.75, "fc5": 0.75}
     assert pt.pos_mem[0].shape[1] == 18 and pt.bb_W.shape[0] == 18 and np.all(np.isfinite(boxes))
     # the preset is registered; missing checkpoints give a clear error
-    from metartt_lite.presets import make_tracker
+    from metartt_lite.registry import make_tracker
     with pytest.raises(MetaRTTError, match="checkpoint .* not found"):
         make_tracker("metartt-prune", checkpoint=str(root / "nope.pt"), dev=CPU)
     with pytest.raises(MetaRTTError, match="meta-learned checkpoint .* not found"):

@@ -1,0 +1,123 @@
+"""Every shipped tracker by name: the one place that lists and builds them.
+
+==========================  ==================================================================
+``rtmdnet``                 RT-MDNet schedule (K_init 50, K_on 15, SGD), ``weights/pretrain.pt``
+``rtmdnet-k5``              the same with K_init = K_on = 5
+``rtmdnet-k5-tuned``        K = 5 with Adam at tuned rates
+``metartt``                 θ0, A_init, A_on from ``weights/meta.pt``
+``metartt-prune``           metartt + ψ from ``weights/prune.pt``
+``metartt-prune-static``    one learned mask for every video, ``weights/prune_static.pt``
+``metartt-prune-nometa``    ψ trained on the pretrained (not meta-learned) net, ``weights/prune_nometa.pt``
+``csrt``, ``kcf``, ``mil``  OpenCV's trackers (:mod:`metartt_lite.peers`)
+==========================  ==================================================================
+
+``make_tracker(name, ...)`` returns a fresh tracker (one per video); ``list_trackers()`` the names.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any, Callable
+
+import torch
+
+from .checkpoint import (META_CHECKPOINT, PRETRAINED, PRUNE_CHECKPOINT, PRUNE_NOMETA_CHECKPOINT,
+                         PRUNE_STATIC_CHECKPOINT)
+from .config import ModelConfig, TrackConfig
+from .meta import load_meta
+from .model import build_net, load_pretrained_into
+from .peers import PEERS, make_peer
+from .presets import METARTT, OURS
+from .pruning import make_metartt_prune
+from .tracker import RTMDNetTracker
+from .utils import MetaRTTError
+
+__all__ = ["TrackerSpec", "TRACKERS", "list_trackers", "make_tracker", "make_rtmdnet", "make_metartt"]
+
+
+def make_rtmdnet(name: str = "rtmdnet", checkpoint: str | Path | None = None, seed: int = 0,
+                 dev: torch.device | None = None, model_cfg: ModelConfig | None = None,
+                 pretrained: bool = True) -> RTMDNetTracker:
+    """An RT-MDNet preset (``OURS[name]``) on the pretrained shared conv + fc4–fc5 of ``checkpoint``
+    (default ``weights/pretrain.pt``; missing: an error). ``pretrained=False`` (and no checkpoint) keeps
+    the seed-``seed`` random init instead — for tests and the from-scratch ablation only."""
+    if name not in OURS:
+        raise MetaRTTError(f"{name!r} is not an RT-MDNet preset; known: {', '.join(OURS)}")
+    net = build_net(model_cfg, dev, seed=seed)
+    if checkpoint is not None or pretrained:
+        ckpt = Path(checkpoint) if checkpoint is not None else PRETRAINED
+        if not ckpt.exists():
+            raise MetaRTTError(f"checkpoint {ckpt} does not exist" if checkpoint is not None else
+                               f"the shipped pretrain checkpoint {ckpt} is missing; run 'python -m metartt_lite "
+                               f"pretrain' or pass pretrained=False for a randomly initialised head")
+        load_pretrained_into(net, ckpt)
+    return RTMDNetTracker(net, OURS[name], name=name, seed=seed, dev=dev)
+
+
+def make_metartt(checkpoint: str | Path | None = None, seed: int = 0, dev: torch.device | None = None,
+                 cfg: TrackConfig = METARTT, name: str = "metartt") -> RTMDNetTracker:
+    """MetaRTT: θ0, A_init, A_on from a meta checkpoint; K_init, K_on as learned (5/5 by default)."""
+    path = Path(checkpoint) if checkpoint else META_CHECKPOINT
+    if not path.exists():
+        raise MetaRTTError(f"meta-learned checkpoint {path} not found; train one with "
+                           f"'python -m metartt_lite meta-train --out DIR' and pass --checkpoint DIR/meta.pt")
+    net = build_net(None, dev)
+    r_init, r_on, _extra = load_meta(path, net)
+    # a Meta-Tracker-style checkpoint (--meta-tracker) has no A_on: online updates then reuse α_init^1
+    k_init, k_on = len(r_init), (len(r_on) or cfg.k_on)
+    return RTMDNetTracker(net, replace(cfg, k_init=k_init, k_on=k_on), name=name, seed=seed,
+                          meta_rates=(r_init, r_on or r_init), dev=dev)
+
+
+def _prune_variant(name: str, default_prune: Path) -> Callable[..., Any]:
+    def build(checkpoint: str | Path | None = None, seed: int = 0, dev: torch.device | None = None, **kw: Any):
+        return make_metartt_prune(checkpoint=checkpoint, seed=seed, dev=dev, name=name,
+                                  default_prune_checkpoint=default_prune, **kw)
+    return build
+
+
+@dataclass(frozen=True)
+class TrackerSpec:
+    """One named tracker: ``kind`` 'ours' (RT-MDNet presets), 'meta' (meta-learned), 'prune' (meta-learned
+    + pruning) or 'peer' (OpenCV); ``build(checkpoint=, seed=, dev=, **kw)`` makes a fresh one."""
+    name: str
+    kind: str
+    build: Callable[..., Any]
+    weights: Path | None = None
+
+
+def _ours(name: str) -> Callable[..., Any]:
+    return lambda checkpoint=None, seed=0, dev=None, **kw: make_rtmdnet(name, checkpoint, seed, dev, **kw)
+
+
+def _peer(name: str) -> Callable[..., Any]:
+    return lambda checkpoint=None, seed=0, dev=None, **kw: make_peer(name)
+
+
+TRACKERS: dict[str, TrackerSpec] = {s.name: s for s in [
+    *(TrackerSpec(n, "ours", _ours(n), PRETRAINED) for n in OURS),
+    TrackerSpec("metartt", "meta", make_metartt, META_CHECKPOINT),
+    TrackerSpec("metartt-prune", "prune", _prune_variant("metartt-prune", PRUNE_CHECKPOINT), PRUNE_CHECKPOINT),
+    TrackerSpec("metartt-prune-static", "prune", _prune_variant("metartt-prune-static", PRUNE_STATIC_CHECKPOINT),
+                PRUNE_STATIC_CHECKPOINT),
+    TrackerSpec("metartt-prune-nometa", "prune", _prune_variant("metartt-prune-nometa", PRUNE_NOMETA_CHECKPOINT),
+                PRUNE_NOMETA_CHECKPOINT),
+    *(TrackerSpec(n, "peer", _peer(n)) for n in PEERS),
+]}
+
+
+def list_trackers(kind: str | None = None) -> list[str]:
+    """Every tracker name (or those of one ``kind``), in a fixed order: ours, meta, prune, peers."""
+    return [n for n, s in TRACKERS.items() if kind is None or s.kind == kind]
+
+
+def make_tracker(name: str, checkpoint: str | Path | None = None, seed: int = 0,
+                 dev: torch.device | None = None, **kw: Any):
+    """A fresh tracker ``name`` (one per video). ``checkpoint`` replaces the shipped weights
+    (for the prune variants: a meta checkpoint, or a prune checkpoint); ``kw`` go to the builder
+    (``model_cfg``/``pretrained`` for the RT-MDNet presets, ``prune_checkpoint``/``tau``/``min_keep`` for
+    the prune variants)."""
+    spec = TRACKERS.get(name)
+    if spec is None:
+        raise MetaRTTError(f"unknown tracker {name!r}; known: {', '.join(list_trackers())}")
+    return spec.build(checkpoint=checkpoint, seed=seed, dev=dev, **kw)
