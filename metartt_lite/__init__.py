@@ -8,7 +8,10 @@ Conventions used everywhere in the package:
   OTB ground truth is 1-based; ``data.read_otb_groundtruth`` subtracts 1 once, and writers that emit
   OTB files add it back.
 """
-from .utils import device, seed_everything, MetaRTTError
-
 __version__ = "0.1.0"
-__all__ = ["device", "seed_everything", "MetaRTTError", "__version__"]
+
+from .utils import device, seed_everything, MetaRTTError  # noqa: E402
+from .peers import Tracker  # noqa: E402
+from .registry import list_trackers, make_tracker  # noqa: E402
+
+__all__ = ["device", "seed_everything", "MetaRTTError", "__version__", "Tracker", "make_tracker", "list_trackers"]

@@ -47,8 +47,8 @@ from .drawing import GT_COLOR, PRED_COLOR, TEXT_COLOR, paint_boxes
 from .evaluation import evaluate, format_table
 from .registry import list_trackers, make_tracker
 from .samples import list_presets, make_sample
-from .utils import (MetaRTTError, atomic_write, atomic_write_json, fmt_value as _fmt, git_commit, parse_seeds,
-                    seed_everything)
+from .utils import (MetaRTTError, add_device_argument, atomic_write, atomic_write_json, fmt_value as _fmt,
+                    git_commit, parse_device, parse_seeds, seed_everything)
 from .utils import check_output_dir as _check_output_dir
 
 __all__ = ["COMMANDS", "main", "build_parser", "default_tracker", "write_annotated_video",
@@ -472,6 +472,7 @@ def _positive_int(text: str) -> int:
 
 def _add_common(p: argparse.ArgumentParser) -> None:
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
+    add_device_argument(p)
 
 
 def _register_builtin(sub: argparse._SubParsersAction) -> None:
@@ -578,6 +579,27 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 @contextlib.contextmanager
+def _device_env(args: argparse.Namespace) -> Iterator[None]:
+    """A command's ``--device``: checked first (a bad name is a one-line error before any work), then
+    ``METARTT_DEVICE`` while the command runs, so ``utils.device()`` (every builder's default, the
+    results' device line, ``--workers`` processes) uses it; the previous value is restored after."""
+    name = getattr(args, "device", None)
+    if not name:
+        yield
+        return
+    dev = parse_device(name)
+    old = os.environ.get("METARTT_DEVICE")
+    os.environ["METARTT_DEVICE"] = str(dev)
+    try:
+        yield
+    finally:
+        if old is None:
+            os.environ.pop("METARTT_DEVICE", None)
+        else:
+            os.environ["METARTT_DEVICE"] = old
+
+
+@contextlib.contextmanager
 def _one_line_warnings() -> Iterator[None]:
     """Show Python warnings as ``warning: <message>`` lines (no source lines) while a command runs."""
     def show(message, category, filename, lineno, file=None, line=None):
@@ -615,7 +637,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if func is None:
             parser.print_help(sys.stderr)
             return 2
-        with _one_line_warnings():
+        with _device_env(args), _one_line_warnings():
             rc = func(args)
         return int(rc or 0)
     except KeyboardInterrupt:

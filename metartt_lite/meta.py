@@ -31,8 +31,8 @@ from .features import CacheConfig, SequenceFeatures, cache_sequence
 from .losses import meta_test_loss, pos_neg_ce
 from .data import data_root, load_split
 from .model import TrackerNet, build_net, load_pretrained_into
-from .utils import (MetaRTTError, atomic_write_json, check_output_dir, device as default_device, git_commit,
-                    git_dirty, remove_stale_temps)
+from .utils import (MetaRTTError, add_device_argument, atomic_write_json, check_output_dir, device as default_device,
+                    dist_backend, git_commit, git_dirty, remove_stale_temps)
 
 
 @dataclass
@@ -133,7 +133,7 @@ def episode_loss(learner: MetaLearner, feats: list[SequenceFeatures], ep: Episod
 
     def roi(slot: int, seq: int, frame: int, boxes: np.ndarray) -> torch.Tensor:
         crop = feats[seq].crop(frame, S)
-        return net.roi_features(fmap, crop.to_crop(boxes), torch.full((len(boxes),), slot))
+        return net.roi_features(fmap, crop.to_crop(boxes), torch.full((len(boxes),), slot, device=fmap.device))
 
     pos_init, neg_init = roi(0, ep.seq, ep.init.frame, ep.init.pos), roi(0, ep.seq, ep.init.frame, ep.init.neg)
     theta0 = net.head_params()
@@ -228,12 +228,14 @@ def meta_gradient(learner: MetaLearner, feats: list[SequenceFeatures], indices: 
         (loss / len(indices)).backward()
         total += float(loss.detach())
         stats.append(st)
-    if world > 1:
+    if dist.is_available() and dist.is_initialized():  # also with one process (torchrun --nproc_per_node=1)
+        # every tensor all-reduced lives on the learner's device: NCCL only reduces CUDA tensors
+        pdev = next(learner.parameters()).device
         for p in learner.parameters():
             if p.grad is None:
                 p.grad = torch.zeros_like(p)
             dist.all_reduce(p.grad)
-        t = torch.tensor([total], dtype=torch.float64)
+        t = torch.tensor([total], dtype=torch.float64, device=pdev)
         dist.all_reduce(t)
         total = float(t)
     return total / len(indices), stats
@@ -415,7 +417,7 @@ def load_meta(path: str | Path, net: TrackerNet) -> tuple[list, list, dict]:
     obj = load_checkpoint(path, kind="meta", model_cfg=net.cfg)
     extra = obj["extra"]
     cfg = MetaConfig(**{k: v for k, v in extra["config"].items() if k not in ("episode", "cache")})
-    learner = MetaLearner(net, cfg)
+    learner = MetaLearner(net, cfg).to(net.shared.weight.device)  # the rates on the net's device
     load_learner_tensors(learner, obj["tensors"], path)
     with torch.no_grad():
         r_init = [{k: v.detach().clone() for k, v in d.items()} for d in learner.rates("init")]
@@ -456,6 +458,7 @@ def add_parser(sub) -> None:
     p.add_argument("--test-gap", type=int, default=0, help="D_test frame up to max_gap + this many cached frames away")
     p.add_argument("--near-neg", type=int, default=0, help="extra D_test negatives near the target")
     p.add_argument("--distractor-neg", type=int, default=0, help="extra D_test negatives on pasted distractors")
+    add_device_argument(p)
     p.set_defaults(func=_run)
 
 
@@ -494,14 +497,39 @@ def config_from_args(args: argparse.Namespace) -> MetaConfig:
                        test_gap=g("test_gap"), near_neg=g("near_neg"), distractor_neg=g("distractor_neg"))
 
 
+def _distributed_launch() -> bool:
+    """Launched by torchrun (``LOCAL_RANK`` set; also with one process) or with ``WORLD_SIZE`` > 1."""
+    return "LOCAL_RANK" in os.environ or int(os.environ.get("WORLD_SIZE", "1")) > 1
+
+
+def init_distributed(dev: torch.device) -> torch.device:
+    """Under torchrun, join the process group with the backend for ``dev``
+    (:func:`~metartt_lite.utils.dist_backend`: NCCL only when ``dev`` is CUDA, else Gloo; so
+    ``METARTT_DEVICE=cpu`` on a CUDA machine runs Gloo on CPU tensors). On CUDA this rank's GPU is
+    ``cuda:LOCAL_RANK`` (or the index given), made current with ``torch.cuda.set_device`` before
+    ``init_process_group``. Returns the device this rank computes on."""
+    if not _distributed_launch() or not dist.is_available():
+        return dev
+    if dev.type == "cuda":
+        dev = torch.device("cuda", dev.index if dev.index is not None else int(os.environ.get("LOCAL_RANK", "0")))
+        torch.cuda.set_device(dev)
+    if not dist.is_initialized():
+        dist.init_process_group(dist_backend(dev))
+    return dev
+
+
 def _run(args: argparse.Namespace) -> int:
     import sys
-    if int(os.environ.get("WORLD_SIZE", "1")) > 1 and not dist.is_initialized():
-        dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
-    seqs = load_split(data_root(args.data), split=args.split, names=args.sequences)
-    init = {"pretrained": PRETRAINED if PRETRAINED.exists() else None, "scratch": None}.get(args.init_from, args.init_from)
-    path = meta_train(seqs, Path(args.out), config_from_args(args), init_from=init, resume=args.resume,
-                      command="python -m metartt_lite " + " ".join(sys.argv[1:]))
-    if _world()[0] == 0:
-        print(f"wrote {path}")
+    owned = dist.is_available() and not dist.is_initialized()  # a group made here is destroyed here
+    dev = init_distributed(default_device(getattr(args, "device", None)))
+    try:
+        seqs = load_split(data_root(args.data), split=args.split, names=args.sequences)
+        init = {"pretrained": PRETRAINED if PRETRAINED.exists() else None, "scratch": None}.get(args.init_from, args.init_from)
+        path = meta_train(seqs, Path(args.out), config_from_args(args), init_from=init, resume=args.resume, dev=dev,
+                          command="python -m metartt_lite " + " ".join(sys.argv[1:]))
+        if _world()[0] == 0:
+            print(f"wrote {path}")
+    finally:
+        if owned and dist.is_initialized():
+            dist.destroy_process_group()
     return 0

@@ -44,7 +44,10 @@ __all__ = ["Tracker", "OpenCVTracker", "PEERS", "make_peer", "opencv_factory"]
 
 @runtime_checkable
 class Tracker(Protocol):
-    """The interface shared by MetaRTT and the OpenCV peers (see the module docstring)."""
+    """The interface shared by MetaRTT and the OpenCV peers (see the module docstring).
+
+    ``update`` returns ``(box, score)``; success is ``score > 0``: our trackers' score is the target
+    logit (≤ 0: target lost), OpenCV's is 1.0 (located) or 0.0 (not located; previous box kept)."""
 
     name: str
 

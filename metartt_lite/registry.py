@@ -12,6 +12,8 @@
 ==========================  ==================================================================
 
 ``make_tracker(name, ...)`` returns a fresh tracker (one per video); ``list_trackers()`` the names.
+``make_tracker(name, color="bgr")`` takes OpenCV's BGR frames (``cv2.VideoCapture``, ``cv2.imread``)
+instead of RGB ones (:class:`BGRFrames`).
 """
 from __future__ import annotations
 
@@ -24,6 +26,7 @@ import torch
 from .checkpoint import (META_CHECKPOINT, PRETRAINED, PRUNE_CHECKPOINT, PRUNE_NOMETA_CHECKPOINT,
                          PRUNE_STATIC_CHECKPOINT)
 from .config import ModelConfig, TrackConfig
+from .data import as_rgb
 from .meta import load_meta
 from .model import build_net, load_pretrained_into
 from .peers import PEERS, make_peer
@@ -32,7 +35,8 @@ from .pruning import make_metartt_prune
 from .tracker import RTMDNetTracker
 from .utils import MetaRTTError
 
-__all__ = ["TrackerSpec", "TRACKERS", "list_trackers", "make_tracker", "make_rtmdnet", "make_metartt"]
+__all__ = ["TrackerSpec", "TRACKERS", "COLORS", "BGRFrames", "list_trackers", "make_tracker", "make_rtmdnet",
+           "make_metartt"]
 
 
 def make_rtmdnet(name: str = "rtmdnet", checkpoint: str | Path | None = None, seed: int = 0,
@@ -111,13 +115,54 @@ def list_trackers(kind: str | None = None) -> list[str]:
     return [n for n, s in TRACKERS.items() if kind is None or s.kind == kind]
 
 
+COLORS = ("rgb", "bgr")
+
+
+class BGRFrames:
+    """A tracker that takes OpenCV's BGR (or BGRA) frames: each frame is converted to RGB
+    (:func:`metartt_lite.data.as_rgb`) and handed to the wrapped tracker; everything else (``name``,
+    ``prune_rate``, ``times``, ...) is the wrapped tracker's. ``make_tracker(..., color="bgr")`` makes one."""
+
+    def __init__(self, tracker: Any):
+        self.tracker = tracker
+        self.name = tracker.name
+
+    def init(self, frame, box) -> None:
+        self.tracker.init(as_rgb(frame, bgr=True), box)
+
+    def update(self, frame):
+        return self.tracker.update(as_rgb(frame, bgr=True))
+
+    def __getattr__(self, attr: str) -> Any:  # only called for attributes not found on the wrapper
+        if attr == "tracker":
+            raise AttributeError(attr)
+        return getattr(self.tracker, attr)
+
+    def __repr__(self) -> str:
+        return f"BGRFrames({self.tracker!r})"
+
+
 def make_tracker(name: str, checkpoint: str | Path | None = None, seed: int = 0,
-                 dev: torch.device | None = None, **kw: Any):
-    """A fresh tracker ``name`` (one per video). ``checkpoint`` replaces the shipped weights
-    (for the prune variants: a meta checkpoint, or a prune checkpoint); ``kw`` go to the builder
-    (``model_cfg``/``pretrained`` for the RT-MDNet presets, ``prune_checkpoint``/``tau``/``min_keep`` for
-    the prune variants)."""
+                 dev: torch.device | None = None, color: str = "rgb", **kw: Any):
+    """A fresh tracker ``name`` (one per video), following :class:`~metartt_lite.peers.Tracker`:
+
+    * ``tracker.init(frame, box)``: the first frame and the target's box ``[x, y, w, h]`` (0-based px);
+    * ``box, score = tracker.update(frame)`` for every later frame: the box (float xywh, inside the
+      frame) and a score. Success is ``score > 0``: for our trackers the score is the fc6 target logit
+      (mean of the top-5 candidates; ≤ 0 means the target was lost and the tracker searches wider); for
+      OpenCV's (csrt, kcf, mil) it is 1.0 when OpenCV located the target, else 0.0 (previous box kept).
+
+    Frames are uint8 (H, W, 3) RGB; ``color="bgr"`` takes OpenCV's BGR frames as read by
+    ``cv2.VideoCapture`` / ``cv2.imread`` (gray and 4-channel frames are accepted either way).
+    ``checkpoint`` replaces the shipped weights (for the prune variants: a meta checkpoint, or a prune
+    checkpoint); ``dev`` the device (default ``utils.device()``: ``METARTT_DEVICE``, else CUDA when
+    present); ``kw`` go to the builder (``model_cfg``/``pretrained`` for the RT-MDNet presets,
+    ``prune_checkpoint``/``tau``/``min_keep`` for the prune variants)."""
     spec = TRACKERS.get(name)
     if spec is None:
         raise MetaRTTError(f"unknown tracker {name!r}; known: {', '.join(list_trackers())}")
-    return spec.build(checkpoint=checkpoint, seed=seed, dev=dev, **kw)
+    col = str(color).lower()
+    if col not in COLORS:
+        raise MetaRTTError(f"color {color!r}: expected one of {', '.join(COLORS)}")
+    tracker = spec.build(checkpoint=checkpoint, seed=seed, dev=dev, **kw)
+    return BGRFrames(tracker) if col == "bgr" else tracker

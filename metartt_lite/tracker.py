@@ -108,15 +108,17 @@ class RTMDNetTracker:
         c = self.cfg
         if len(pos) == 0 or len(neg) == 0 or iters <= 0:
             return
-        g = self.torch_gen
+        # the index draws come from the tracker's CPU generator (the same numbers on every device) and
+        # are moved to the features' device, so indices and indexed tensors always share one device
+        g, dev = self.torch_gen, pos.device
         for k in range(iters):
-            pi = torch.randint(len(pos), (min(c.batch_pos, len(pos)),), generator=g)
+            pi = torch.randint(len(pos), (min(c.batch_pos, len(pos)),), generator=g).to(dev)
             if c.hard_negative_mining and len(neg) > c.batch_neg:
-                cand = torch.randperm(len(neg), generator=g)[: c.batch_neg_cand]
+                cand = torch.randperm(len(neg), generator=g)[: c.batch_neg_cand].to(dev)
                 hard = torch.topk(self._logit(neg[cand]), min(c.batch_neg, len(cand))).indices
                 ni = cand[hard]
             else:
-                ni = torch.randperm(len(neg), generator=g)[: c.batch_neg]
+                ni = torch.randperm(len(neg), generator=g)[: c.batch_neg].to(dev)
             self.net.head.train()
             scores = self.net.head_forward(torch.cat([pos[pi], neg[ni]]), self.params)
             loss = pos_neg_ce(scores[: len(pi)], scores[len(pi):])
@@ -125,22 +127,30 @@ class RTMDNetTracker:
             self.optimizer.step(loss, phase, k)
         self.net.head.eval()
 
+    @property
+    def _bb_dtype(self) -> torch.dtype:
+        """float64 where the device has it (CPU, CUDA); MPS has no float64: float32 there."""
+        return torch.float32 if self.device.type == "mps" else torch.float64
+
     def _fit_bbreg(self, feats: torch.Tensor, boxes: np.ndarray, gt: np.ndarray) -> None:
-        """Ridge regression (RT-MDNet: sklearn Ridge(alpha=1000)) from RoI features to box deltas."""
-        X = feats.double()
-        self.bb_mean = X.mean(0, keepdim=True)
-        X = X - self.bb_mean
+        """Ridge regression (RT-MDNet: sklearn Ridge(alpha=1000)) from RoI features to box deltas.
+        The (tiny) solve runs in float64 on the CPU on every device; the result moves to the features'
+        device (in float64 where that device has it)."""
+        X = feats.detach().cpu().double()
+        mean = X.mean(0, keepdim=True)
+        X = X - mean
         Y = torch.from_numpy(bx.box_regression_targets(boxes, gt)).to(X)
         # ridge with the penalty relative to the features' mean energy (RT-MDNet: Ridge(alpha=1000) on
         # raw conv features); no per-dimension standardisation: ReLU columns that are ~0 at frame 1
         # would be blown up at later frames
         scale = (X * X).sum() / X.shape[1]
-        A = X.T @ X + self.cfg.bbreg_alpha * scale / len(X) * torch.eye(X.shape[1], dtype=X.dtype, device=X.device)
-        self.bb_W = torch.linalg.solve(A, X.T @ (Y - Y.mean(0)))
-        self.bb_b = Y.mean(0)
+        A = X.T @ X + self.cfg.bbreg_alpha * scale / len(X) * torch.eye(X.shape[1], dtype=X.dtype)
+        W = torch.linalg.solve(A, X.T @ (Y - Y.mean(0)))
+        to = dict(device=feats.device, dtype=self._bb_dtype)
+        self.bb_mean, self.bb_W, self.bb_b = mean.to(**to), W.to(**to), Y.mean(0).to(**to)
 
     def _apply_bbreg(self, feats: torch.Tensor, boxes: np.ndarray) -> np.ndarray:
-        X = feats.double() - self.bb_mean
+        X = feats.to(self.bb_W.dtype) - self.bb_mean
         d = (X @ self.bb_W + self.bb_b).clamp(-self.cfg.bbreg_max_delta, self.cfg.bbreg_max_delta).cpu().numpy()
         return bx.apply_box_regression(boxes, d)
 
@@ -202,8 +212,8 @@ class RTMDNetTracker:
                 self._fit_bbreg(self._roi(base_fmap, base_crop, bb), bb, box)
         else:
             self.use_bbreg = False
-        keep_p = torch.randperm(len(pos_f), generator=self.torch_gen)[: c.n_pos_update]
-        keep_n = torch.randperm(len(neg_f), generator=self.torch_gen)[: c.n_neg_update]
+        keep_p = torch.randperm(len(pos_f), generator=self.torch_gen)[: c.n_pos_update].to(pos_f.device)
+        keep_n = torch.randperm(len(neg_f), generator=self.torch_gen)[: c.n_neg_update].to(neg_f.device)
         self.pos_mem: deque = deque([pos_f[keep_p]], maxlen=c.n_frames_long)
         self.neg_mem: deque = deque([neg_f[keep_n]], maxlen=c.n_frames_short)
         self.box = box
@@ -214,7 +224,8 @@ class RTMDNetTracker:
         self.frame_size = (W, H)
 
     def update(self, frame: np.ndarray) -> tuple[np.ndarray, float]:
-        """Track one frame; returns the box (xywh, 0-based, inside the frame) and its score."""
+        """Track one frame; returns the box (xywh, 0-based, inside the frame) and its score: the target
+        logit of the top candidates; success is ``score > 0`` (``success_thr``; else the search widens)."""
         if self.frame_size is None:
             raise MetaRTTError("update() called before init()")
         frame = as_rgb(frame)
@@ -233,15 +244,16 @@ class RTMDNetTracker:
         cand = bx.SampleGenerator("gaussian", (W, H), self.trans_f, c.scale_f, valid=True)(self.box, c.n_candidates, self.rng)
         feats = self._roi(fmap, crop, cand)
         scores = self._logit(feats)
-        top = torch.topk(scores, min(c.top_k, len(scores))).indices.cpu().numpy()
+        top_t = torch.topk(scores, min(c.top_k, len(scores))).indices  # on the net's device
+        top = top_t.cpu().numpy()                                       # for the NumPy candidate boxes
         target = cand[top].mean(0)
-        score = float(scores[top].mean())
+        score = float(scores[top_t].mean())
         success = score > c.success_thr
         t1 = time.perf_counter()
         self.times.scoring += t1 - t0
 
         if success and self.use_bbreg:
-            result = self._apply_bbreg(feats[top], cand[top]).mean(0)
+            result = self._apply_bbreg(feats[top_t], cand[top]).mean(0)
         else:
             result = target
         result = bx.clip_boxes(result, (W, H))

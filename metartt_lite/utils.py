@@ -19,12 +19,48 @@ class MetaRTTError(ValueError):
     """
 
 
-def device(prefer: str | None = None) -> torch.device:
-    """The device to run on: ``METARTT_DEVICE`` or ``prefer`` if given, else CUDA when present, else CPU."""
+def parse_device(name: str | torch.device) -> torch.device:
+    """``name`` ('cpu', 'cuda', 'cuda:1', 'mps', ...) as a torch.device that exists on this machine;
+    anything else is a one-line :class:`MetaRTTError` (the ``--device`` options and ``METARTT_DEVICE``)."""
+    if isinstance(name, torch.device):
+        dev = name
+    else:
+        try:
+            dev = torch.device(str(name).strip())
+        except (RuntimeError, ValueError):
+            raise MetaRTTError(f"device {name!r} is not a device name; use cpu, cuda, cuda:N or mps") from None
+    if dev.type == "cuda":
+        if not torch.cuda.is_available():
+            raise MetaRTTError(f"device {name!r}: CUDA is not available here (torch {torch.__version__}); use cpu")
+        if dev.index is not None and dev.index >= torch.cuda.device_count():
+            raise MetaRTTError(f"device {name!r}: there are only {torch.cuda.device_count()} CUDA device(s)")
+    elif dev.type == "mps":
+        mps = getattr(torch.backends, "mps", None)
+        if mps is None or not mps.is_available():
+            raise MetaRTTError(f"device {name!r}: MPS is not available here; use cpu")
+    return dev
+
+
+def device(prefer: str | torch.device | None = None) -> torch.device:
+    """The device to run on: ``prefer`` if given, else ``METARTT_DEVICE`` if set, else CUDA when present,
+    else CPU. A name that is not a device on this machine raises :class:`MetaRTTError`."""
     name = prefer or os.environ.get("METARTT_DEVICE")
     if name:
-        return torch.device(name)
+        return parse_device(name)
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+DEVICE_HELP = "cpu, cuda, cuda:N or mps (default: $METARTT_DEVICE, else cuda when available, else cpu)"
+
+
+def add_device_argument(parser: Any) -> None:
+    """The ``--device`` option of the commands that build networks (the CLI sets ``METARTT_DEVICE`` from it)."""
+    parser.add_argument("--device", default=None, help=DEVICE_HELP)
+
+
+def dist_backend(dev: torch.device) -> str:
+    """The torch.distributed backend for a process computing on ``dev``: NCCL only for CUDA, else Gloo."""
+    return "nccl" if torch.device(dev).type == "cuda" else "gloo"
 
 
 def seed_everything(seed: int) -> np.random.Generator:
