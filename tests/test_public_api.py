@@ -2,6 +2,8 @@
 README's Python example (run verbatim on frames that OpenCV reads back from an mp4 written here)."""
 from __future__ import annotations
 
+from pathlib import Path
+
 import contextlib
 import io
 
@@ -103,3 +105,9 @@ def test_the_bgr_wrapper_passes_the_trackers_attributes_through():
 def test_an_unknown_color_is_an_error():
     with pytest.raises(MetaRTTError, match="color 'hsv': expected one of rgb, bgr"):
         make_tracker("csrt", color="hsv")
+
+
+def test_readme_shows_the_tested_snippet():
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    block = readme.split("## Use it as a tracker", 1)[1].split("```python\n", 1)[1].split("```", 1)[0]
+    assert block.strip() == README_SNIPPET.strip()
