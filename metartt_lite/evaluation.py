@@ -317,21 +317,24 @@ def _run_one_sequence(seq: Any, tracker_names: list[str], seeds: list[int], get_
 _WORKER: dict[str, Any] = {}
 
 
+def _cached(make_tracker: Callable[[str, int], Any]) -> Callable[[str, int], Any]:
+    """``make_tracker`` that builds each (name, seed) once and then hands back the same object."""
+    cache: dict[tuple[str, int], Any] = {}
+
+    def get(tname: str, seed: int) -> Any:
+        if (tname, seed) not in cache:
+            cache[(tname, seed)] = make_tracker(tname, seed)
+        return cache[(tname, seed)]
+    return get
+
+
 def _worker_init(make_tracker: Callable[[str, int], Any], threads: int) -> None:
     torch.set_num_threads(threads)
-    _WORKER["make"] = make_tracker
-    _WORKER["cache"] = {}
-
-
-def _worker_get(tname: str, seed: int) -> Any:
-    cache = _WORKER["cache"]
-    if (tname, seed) not in cache:
-        cache[(tname, seed)] = _WORKER["make"](tname, seed)
-    return cache[(tname, seed)]
+    _WORKER["get"] = _cached(make_tracker)
 
 
 def _worker_run(seq: Any, tracker_names: list[str], seeds: list[int], max_decoded_bytes: float) -> dict[str, Any]:
-    return _run_one_sequence(seq, tracker_names, seeds, _worker_get, max_decoded_bytes)
+    return _run_one_sequence(seq, tracker_names, seeds, _WORKER["get"], max_decoded_bytes)
 
 
 def _mean_or_none(values: list) -> float | None:
@@ -470,12 +473,7 @@ def evaluate(tracker_names: list[str], sequences: list, make_tracker: Callable[[
     bar = tqdm(total=len(sequences), disable=not progress, unit="seq")
     try:
         if workers == 1:
-            cache: dict[tuple[str, int], Any] = {}
-
-            def get(tname: str, seed: int) -> Any:
-                if (tname, seed) not in cache:
-                    cache[(tname, seed)] = make_tracker(tname, seed)
-                return cache[(tname, seed)]
+            get = _cached(make_tracker)
             for seq, sn in zip(sequences, seq_names):
                 bar.set_description(sn)
                 per_seq[sn] = _run_one_sequence(seq, tracker_names, seeds, get, max_decoded_bytes)

@@ -201,8 +201,6 @@ def make_episode(feats: list[SequenceFeatures], cfg: MetaConfig, index: int, n_r
         seq = n_real + int(rng.integers(len(feats) - n_real))
     else:
         seq = int(rng.integers(n_real))
-    if n_real == len(feats) and all(not f.source or f.source == f.name for f in feats):
-        return sample_episode(feats, seq, cfg.episode, rng)   # all real: every other video (as before)
     src = feats[seq].source or feats[seq].name
     pool = [j for j in range(n_real) if (feats[j].source or feats[j].name) != src]
     return sample_episode(feats, seq, cfg.episode, rng, hard_pool=pool)
