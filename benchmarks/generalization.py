@@ -15,11 +15,11 @@ import argparse
 import functools
 from pathlib import Path
 
-from metartt_lite.compare import compare, compare_markdown, write_comparison
-from metartt_lite.data import data_root, load_split
-from metartt_lite.evaluation import evaluate, format_table
-from metartt_lite.registry import make_metartt, make_tracker
-from metartt_lite.utils import MetaRTTError, parse_seeds
+from metartt_lite.evaluation.compare import compare, compare_markdown, write_comparison
+from metartt_lite.data.sequences import data_root, load_split
+from metartt_lite.evaluation.ope import evaluate, format_table
+from metartt_lite.track.registry import make_metartt, make_tracker
+from metartt_lite.core.utils import MetaRTTError, parse_seeds
 
 
 def build(name: str, seed: int, variants: dict[str, str], pretrained: str | None) -> object:

@@ -13,11 +13,11 @@ import time
 import numpy as np
 import torch
 
-from metartt_lite.data import data_root, load_split
-from metartt_lite.features import cache_sequence
-from metartt_lite.meta import MetaConfig, MetaLearner, episode_loss, make_episode
-from metartt_lite.model import crop_image, to_tensor
-from metartt_lite.model import build_net
+from metartt_lite.data.sequences import data_root, load_split
+from metartt_lite.train.features import cache_sequence
+from metartt_lite.train.meta import MetaConfig, MetaLearner, episode_loss, make_episode
+from metartt_lite.model.net import crop_image, to_tensor
+from metartt_lite.model.net import build_net
 
 
 def main() -> None:

@@ -10,8 +10,8 @@ import time
 
 import numpy as np
 
-from metartt_lite.data import load_sequence
-from metartt_lite.registry import make_tracker
+from metartt_lite.data.sequences import load_sequence
+from metartt_lite.track.registry import make_tracker
 
 
 def main() -> None:

@@ -14,11 +14,11 @@ import argparse
 from pathlib import Path
 
 
-from metartt_lite.data import data_root, load_split
-from metartt_lite.evaluation import evaluate, format_table
-from metartt_lite.pruning import prune_rate_summary, record_prune_rates
-from metartt_lite.registry import make_tracker
-from metartt_lite.utils import atomic_write_json
+from metartt_lite.data.sequences import data_root, load_split
+from metartt_lite.evaluation.ope import evaluate, format_table
+from metartt_lite.track.pruned import prune_rate_summary, record_prune_rates
+from metartt_lite.track.registry import make_tracker
+from metartt_lite.core.utils import atomic_write_json
 
 DEFAULT = "rtmdnet,rtmdnet-k5,rtmdnet-k5-tuned,metartt,metartt-prune,metartt-prune-nometa,metartt-prune-static,csrt,kcf,mil"
 

@@ -5,7 +5,7 @@ Usage: python data_scripts/convert_got10k.py SRC DST [--limit N] [--copy] [--for
 
 SRC is a GOT-10k split folder (e.g. GOT-10k/val) whose sequence folders hold 00000001.jpg ... and
 groundtruth.txt (+ absence.label). Frames are symlinked (``--copy`` copies them). GOT-10k boxes are
-1-based like OTB (got-10k/toolkit issue #6); they are read with ``metartt_lite.data`` (which makes
+1-based like OTB (got-10k/toolkit issue #6); they are read with ``metartt_lite.data.sequences`` (which makes
 them 0-based) and written back 1-based, so the numbers are unchanged; frames marked absent become
 ``NaN,NaN,NaN,NaN`` rows, and a test-split sequence (first box only) gets NaN rows after frame 1.
 DST/sequences.json is rewritten at the end.
@@ -24,8 +24,8 @@ except ImportError:
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from metartt_lite.data import load_got10k_sequence, write_otb_groundtruth  # noqa: E402
-from metartt_lite.utils import MetaRTTError  # noqa: E402
+from metartt_lite.data.sequences import load_got10k_sequence, write_otb_groundtruth  # noqa: E402
+from metartt_lite.core.utils import MetaRTTError  # noqa: E402
 from make_index import make_index  # noqa: E402
 
 

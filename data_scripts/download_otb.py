@@ -32,8 +32,8 @@ except ImportError:
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from metartt_lite.data import IMAGE_EXTS, read_otb_groundtruth, write_otb_groundtruth  # noqa: E402
-from metartt_lite.utils import MetaRTTError  # noqa: E402
+from metartt_lite.data.sequences import IMAGE_EXTS, read_otb_groundtruth, write_otb_groundtruth  # noqa: E402
+from metartt_lite.core.utils import MetaRTTError  # noqa: E402
 from make_index import make_index  # noqa: E402
 
 URL_TEMPLATE = "http://cvlab.hanyang.ac.kr/tracker_benchmark/seq/{name}.zip"

@@ -18,8 +18,8 @@ try:
 except ImportError:  # running from a checkout without installing the package
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from metartt_lite.data import load_otb_sequence, looks_like_otb  # noqa: E402
-from metartt_lite.utils import MetaRTTError, atomic_write_json  # noqa: E402
+from metartt_lite.data.sequences import load_otb_sequence, looks_like_otb  # noqa: E402
+from metartt_lite.core.utils import MetaRTTError, atomic_write_json  # noqa: E402
 
 GT_FORMAT = ("groundtruth_rect.txt: one line per frame (in sorted file-name order), 'x,y,w,h', "
              "1-based pixel coordinates as in OTB")

@@ -10,8 +10,8 @@ Conventions used everywhere in the package:
 """
 __version__ = "0.1.0"
 
-from .utils import device, seed_everything, MetaRTTError  # noqa: E402
-from .peers import Tracker  # noqa: E402
-from .registry import list_trackers, make_tracker  # noqa: E402
+from .core.utils import device, seed_everything, MetaRTTError  # noqa: E402
+from .track.peers import Tracker  # noqa: E402
+from .track.registry import list_trackers, make_tracker  # noqa: E402
 
 __all__ = ["device", "seed_everything", "MetaRTTError", "__version__", "Tracker", "make_tracker", "list_trackers"]

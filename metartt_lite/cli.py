@@ -16,7 +16,7 @@ with ``add_parser(subparsers)`` that adds a sub-parser and sets its ``func`` def
 the parsed ``argparse.Namespace`` and returning an exit code or ``None``). A module that cannot be
 imported (missing or broken) costs only its own command, with a one-line warning on stderr.
 
-Errors caused by the user's input (:class:`~metartt_lite.utils.MetaRTTError`, missing files) become
+Errors caused by the user's input (:class:`~metartt_lite.core.utils.MetaRTTError`, missing files) become
 one line ``error: <message>`` on stderr and exit code 2; Ctrl-C exits with 130. Every file is written
 atomically (temporary file + rename), so a failing run never leaves a half-written or truncated output
 behind and never damages an earlier ``results.json``.
@@ -40,16 +40,16 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from . import __version__
-from .boxes import parse_box
-from .compare import compare_file, compare_markdown, write_comparison
-from .data import SequenceView, data_root, list_sequences, load_sequence, load_split
-from .drawing import GT_COLOR, PRED_COLOR, TEXT_COLOR, paint_boxes
-from .evaluation import evaluate, format_table
-from .registry import list_trackers, make_tracker
-from .samples import list_presets, make_sample
-from .utils import (MetaRTTError, add_device_argument, atomic_write, atomic_write_json, fmt_value as _fmt,
+from .core.boxes import parse_box
+from .evaluation.compare import compare_file, compare_markdown, write_comparison
+from .data.sequences import SequenceView, data_root, list_sequences, load_sequence, load_split
+from .core.drawing import GT_COLOR, PRED_COLOR, TEXT_COLOR, paint_boxes
+from .evaluation.ope import evaluate, format_table
+from .track.registry import list_trackers, make_tracker
+from .data.samples import list_presets, make_sample
+from .core.utils import (MetaRTTError, add_device_argument, atomic_write, atomic_write_json, fmt_value as _fmt,
                     git_commit, parse_device, parse_seeds, seed_everything)
-from .utils import check_output_dir as _check_output_dir
+from .core.utils import check_output_dir as _check_output_dir
 
 __all__ = ["COMMANDS", "main", "build_parser", "default_tracker", "write_annotated_video",
            "annotate_frame", "DEFAULT_TRACKERS"]
@@ -60,10 +60,10 @@ PROG = "metartt-lite"
 # imported is skipped with a warning.
 # (The name is a label for messages; the sub-command's name is whatever its add_parser registers.)
 COMMANDS: list[tuple[str, str]] = [
-    ("pretrain", "metartt_lite.pretrain"),
-    ("meta-train", "metartt_lite.meta"),
-    ("prune-train", "metartt_lite.pruning"),
-    ("reproduce", "metartt_lite.reproduce"),
+    ("pretrain", "metartt_lite.train.pretrain"),
+    ("meta-train", "metartt_lite.train.meta"),
+    ("prune-train", "metartt_lite.train.prune"),
+    ("reproduce", "metartt_lite.evaluation.ope.reproduce"),
 ]
 
 DEFAULT_TRACKERS = "rtmdnet,rtmdnet-k5,csrt,kcf,mil"

@@ -103,9 +103,9 @@ def _message(e: BaseException) -> str:
 
 def soak_one(tracker_name: str, seq_name: str, root: Path, checkpoint: str | None, seed: int) -> dict:
     """Run one tracker over one whole sequence; never raises (except KeyboardInterrupt)."""
-    from metartt_lite.data import load_sequence
-    from metartt_lite.evaluation import run_sequence, sequence_metrics
-    from metartt_lite.registry import make_tracker
+    from metartt_lite.data.sequences import load_sequence
+    from metartt_lite.evaluation.ope import run_sequence, sequence_metrics
+    from metartt_lite.track.registry import make_tracker
 
     rec: dict[str, Any] = {"tracker": tracker_name, "sequence": seq_name, "n_frames": None, "frames_tracked": 0,
                            "complete": False, "error": None, "traceback": None}
@@ -209,10 +209,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    from metartt_lite.data import data_root, list_sequences
-    from metartt_lite.evaluation import device_description
-    from metartt_lite.registry import list_trackers
-    from metartt_lite.utils import MetaRTTError, atomic_write_json, git_commit
+    from metartt_lite.data.sequences import data_root, list_sequences
+    from metartt_lite.evaluation.ope import device_description
+    from metartt_lite.track.registry import list_trackers
+    from metartt_lite.core.utils import MetaRTTError, atomic_write_json, git_commit
 
     try:
         root = data_root(args.data)
@@ -234,7 +234,7 @@ def main(argv: list[str] | None = None) -> int:
         import torch
         torch.set_num_threads(args.threads)
 
-    from metartt_lite.data import load_sequence
+    from metartt_lite.data.sequences import load_sequence
     lengths: dict[str, int | None] = {}
     for n in names:
         try:

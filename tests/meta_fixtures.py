@@ -4,9 +4,9 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from metartt_lite.config import ModelConfig
-from metartt_lite.features import SequenceFeatures
-from metartt_lite.model import TrackerNet
+from metartt_lite.core.config import ModelConfig
+from metartt_lite.train.features import SequenceFeatures
+from metartt_lite.model.net import TrackerNet
 
 
 class StubTrunk(torch.nn.Module):
@@ -41,7 +41,7 @@ def fake_feats(n_seq: int = 3, n_frames: int = 12, seed: int = 0, dtype=torch.fl
 
 def sample_seqs(n: int = 3, frames: int = 14) -> list:
     """``n`` synthetic sample videos (translation / scale / distractor in turn), each named after its preset."""
-    from metartt_lite.samples import make_sample
+    from metartt_lite.data.samples import make_sample
     presets = ["translation", "scale", "distractor"]
     seqs = []
     for i in range(n):

@@ -40,11 +40,13 @@ from dataclasses import asdict
 import pytest
 import torch
 
-from metartt_lite import cli, meta, pruning
-from metartt_lite.checkpoint import save_checkpoint
-from metartt_lite.config import ModelConfig
-from metartt_lite.model import build_net
-from metartt_lite.samples import make_sample, write_sample_as_otb
+from metartt_lite import cli
+from metartt_lite.train import meta, prune
+from metartt_lite.model import surgery, pruning_net
+from metartt_lite.core.checkpoint import save_checkpoint
+from metartt_lite.core.config import ModelConfig
+from metartt_lite.model.net import build_net
+from metartt_lite.data.samples import make_sample, write_sample_as_otb
 
 CPU = torch.device("cpu")
 
@@ -84,11 +86,11 @@ def files(tmp_path_factory):
     save_checkpoint(T / "resume_default" / "meta_last.pt", "meta", model_cfg, meta.learner_tensors(learner),
                     {**extra, "optimizer": meta.build_optimizer(learner, mcfg).state_dict()})
     # a final prune checkpoint as prune_last.pt
-    pc = pruning.PruneConfig()
-    widths = pruning.layer_widths(learner.net)
-    psi = pruning.MaskPredictor(widths, pc.hidden, pc.dropout, pc.static_mask, pc.leaky_slope, pc.init_keep)
+    pc = prune.PruneConfig()
+    widths = surgery.layer_widths(learner.net)
+    psi = pruning_net.MaskPredictor(widths, pc.hidden, pc.dropout, pc.static_mask, pc.leaky_slope, pc.init_keep)
     (T / "prune_final").mkdir()
-    save_checkpoint(T / "prune_final" / "prune_last.pt", "prune", model_cfg, pruning._psi_tensors(psi),
+    save_checkpoint(T / "prune_final" / "prune_last.pt", "prune", model_cfg, prune._psi_tensors(psi),
                     {"step": 1, "history": [], "wall_time_s": 0.0, "config": asdict(pc), "widths": widths})
     return T
 

@@ -5,9 +5,9 @@ import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from metartt_lite import boxes as bx
-from metartt_lite.boxes import MIN_SIZE, SampleGenerator
-from metartt_lite.utils import MetaRTTError
+from metartt_lite.core import boxes as bx
+from metartt_lite.core.boxes import MIN_SIZE, SampleGenerator
+from metartt_lite.core.utils import MetaRTTError
 
 PROP = settings(deadline=None, max_examples=200)
 EPS = 1e-9  # relative slack for "inside the frame" (x + w may round one ulp past W)

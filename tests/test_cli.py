@@ -15,9 +15,10 @@ import cv2
 import numpy as np
 import pytest
 
-from metartt_lite import cli, registry
-from metartt_lite.samples import make_sample, write_sample_as_otb
-from metartt_lite.utils import MetaRTTError
+from metartt_lite import cli
+from metartt_lite.track import registry
+from metartt_lite.data.samples import make_sample, write_sample_as_otb
+from metartt_lite.core.utils import MetaRTTError
 
 REPO = Path(__file__).resolve().parents[1]
 N_FRAMES = 12  # short sample sequences: the fast tests use the KCF peer on them
@@ -370,7 +371,7 @@ def test_argparse_errors_exit_2(capsys):
 
 def test_plugin_commands(tmp_path, monkeypatch, capsys):
     (tmp_path / "fake_cli_plugin.py").write_text(textwrap.dedent("""
-        from metartt_lite.utils import MetaRTTError
+        from metartt_lite.core.utils import MetaRTTError
 
         def _run(args):
             if args.mode == "ok":

@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 
 from metartt_lite import cli
-from metartt_lite.compare import bootstrap_ci, compare, compare_all, compare_markdown, per_sequence_means
-from metartt_lite.samples import make_sample, write_sample_as_otb
-from metartt_lite.utils import MetaRTTError, parse_seeds
+from metartt_lite.evaluation.compare import bootstrap_ci, compare, compare_all, compare_markdown, per_sequence_means
+from metartt_lite.data.samples import make_sample, write_sample_as_otb
+from metartt_lite.core.utils import MetaRTTError, parse_seeds
 
 
 def fake_results():

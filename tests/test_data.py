@@ -1,4 +1,4 @@
-"""Tests for metartt_lite.data: OTB / GOT-10k / video readers and the data root."""
+"""Tests for metartt_lite.data.sequences: OTB / GOT-10k / video readers and the data root."""
 from __future__ import annotations
 
 import json
@@ -9,10 +9,10 @@ import cv2
 import numpy as np
 import pytest
 
-from metartt_lite.data import (Sequence, data_root, list_sequences, load_got10k_sequence,
+from metartt_lite.data.sequences import (Sequence, data_root, list_sequences, load_got10k_sequence,
                                load_otb_sequence, load_sequence, load_split, load_video,
                                read_otb_groundtruth, write_otb_groundtruth)
-from metartt_lite.utils import MetaRTTError
+from metartt_lite.core.utils import MetaRTTError
 
 
 # --------------------------------------------------------------------------- helpers

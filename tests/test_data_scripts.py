@@ -13,8 +13,8 @@ import cv2
 import numpy as np
 import pytest
 
-from metartt_lite.data import list_sequences, load_got10k_sequence, load_otb_sequence, read_otb_groundtruth
-from metartt_lite.utils import MetaRTTError
+from metartt_lite.data.sequences import list_sequences, load_got10k_sequence, load_otb_sequence, read_otb_groundtruth
+from metartt_lite.core.utils import MetaRTTError
 
 SCRIPTS = Path(__file__).resolve().parents[1] / "data_scripts"
 

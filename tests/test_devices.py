@@ -16,9 +16,12 @@ import pytest
 import torch
 import torch.distributed as dist
 
-from metartt_lite import cli, meta, samples, utils
-from metartt_lite.registry import make_tracker
-from metartt_lite.utils import MetaRTTError
+from metartt_lite import cli
+from metartt_lite.train import meta
+from metartt_lite.data import samples
+from metartt_lite.core import utils
+from metartt_lite.track.registry import make_tracker
+from metartt_lite.core.utils import MetaRTTError
 from meta_fixtures import fake_feats, tiny_net
 from test_meta import small_cfg
 

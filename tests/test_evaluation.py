@@ -7,11 +7,11 @@ import time
 import numpy as np
 import pytest
 
-from metartt_lite.evaluation import (
+from metartt_lite.evaluation.ope import (
     ERROR_THRESHOLDS, IOU_THRESHOLDS, auc, evaluate, format_table, load_results, precision_at,
     precision_curve, run_sequence, sequence_metrics, success_curve,
 )
-from metartt_lite.utils import MetaRTTError
+from metartt_lite.core.utils import MetaRTTError
 
 
 # ------------------------------------------------------------------------------------------- fakes
@@ -296,8 +296,8 @@ def test_load_results_errors(tmp_path):
 
 def test_run_sequence_accepts_a_sample_video():
     """samples.SampleVideo keeps its frames in a list; run_sequence must iterate it, not call it."""
-    from metartt_lite.samples import make_sample
-    from metartt_lite.evaluation import run_sequence
+    from metartt_lite.data.samples import make_sample
+    from metartt_lite.evaluation.ope import run_sequence
     video = make_sample("translation", seed=0, n_frames=6, size=(96, 72))
 
     class Oracle:

@@ -1,6 +1,6 @@
 """Crash safety of training: a run killed with SIGKILL (a real subprocess, a real kill) and resumed with
 ``resume=True`` ends with exactly the parameters of an uninterrupted run, for ``meta.meta_train`` and
-``pruning.prune_train``; and the checkpoint left behind by the kill always loads (atomic writes).
+``prune.prune_train``; and the checkpoint left behind by the kill always loads (atomic writes).
 
 Each trainer is killed twice: once at a random moment after its ``*_last.pt`` reached step k (k drawn
 from a seeded RNG in [2, 6]), and once in the middle of a checkpoint write (the driver writes checkpoints
@@ -22,7 +22,7 @@ import numpy as np
 import pytest
 import torch
 
-from metartt_lite.checkpoint import load_checkpoint
+from metartt_lite.core.checkpoint import load_checkpoint
 
 REPO = Path(__file__).resolve().parents[1]
 EPISODES = 8
@@ -37,10 +37,13 @@ DRIVER = textwrap.dedent('''
     from pathlib import Path
 
     import torch
-    from metartt_lite import checkpoint, meta, pruning, utils
-    from metartt_lite.config import ModelConfig
-    from metartt_lite.episodes import EpisodeConfig
-    from metartt_lite.samples import make_sample
+    from metartt_lite.core import checkpoint, utils
+    from metartt_lite.train import meta, prune
+    from metartt_lite.model import surgery, pruning_net
+    from metartt_lite.track import pruned
+    from metartt_lite.core.config import ModelConfig
+    from metartt_lite.train.episodes import EpisodeConfig
+    from metartt_lite.data.samples import make_sample
 
     torch.set_num_threads(1)
     mode, out, resume = sys.argv[1], Path(sys.argv[2]), sys.argv[3] == "resume"
@@ -82,8 +85,8 @@ DRIVER = textwrap.dedent('''
     if mode == "meta":
         meta.meta_train(seqs, out, cfg, model_cfg=model_cfg, resume=resume, progress=False, dev=cpu)
     else:
-        pc = pruning.PruneConfig(episodes=EPISODES, checkpoint_every=1, hidden=16, lr=1e-2, min_keep=1, meta=cfg)
-        pruning.prune_train(seqs, out, sys.argv[4], pc, model_cfg=model_cfg, resume=resume, progress=False, dev=cpu)
+        pc = prune.PruneConfig(episodes=EPISODES, checkpoint_every=1, hidden=16, lr=1e-2, min_keep=1, meta=cfg)
+        prune.prune_train(seqs, out, sys.argv[4], pc, model_cfg=model_cfg, resume=resume, progress=False, dev=cpu)
     print("done")
 ''').replace("EPISODES", str(EPISODES))
 

@@ -22,9 +22,10 @@ import numpy as np
 import pytest
 import torch
 
-from metartt_lite import presets, samples
-from metartt_lite.model import build_net
-from metartt_lite.tracker import RTMDNetTracker
+from metartt_lite.track import presets
+from metartt_lite.data import samples
+from metartt_lite.model.net import build_net
+from metartt_lite.track.rtmdnet import RTMDNetTracker
 
 CPU = torch.device("cpu")
 CFG = replace(presets.RTMDNET_K5_TUNED, n_pos_init=100, n_neg_init=300, init_augment_crops=0, long_interval=5)

@@ -11,12 +11,12 @@ import pytest
 import torch
 import torch.multiprocessing as mp
 
-from metartt_lite import meta
-from metartt_lite.adaptation import adapt
-from metartt_lite.checkpoint import load_checkpoint
-from metartt_lite.episodes import EpisodeConfig
-from metartt_lite.losses import meta_test_loss, pos_neg_ce
-from metartt_lite.utils import MetaRTTError
+from metartt_lite.train import meta
+from metartt_lite.train.inner_loop import adapt
+from metartt_lite.core.checkpoint import load_checkpoint
+from metartt_lite.train.episodes import EpisodeConfig
+from metartt_lite.train.losses import meta_test_loss, pos_neg_ce
+from metartt_lite.core.utils import MetaRTTError
 
 from meta_fixtures import sample_seqs as make_sample_seqs, TINY, fake_feats, tiny_net
 
@@ -199,7 +199,7 @@ def test_nan_loss_stops_with_message_and_keeps_last_checkpoint(tmp_path, sample_
 def test_checkpoint_errors_name_the_problem(tmp_path, sample_seqs, monkeypatch):
     monkeypatch.setenv("METARTT_CACHE", str(tmp_path / "cache"))
     path = _train(sample_seqs, tmp_path / "ok", 1)
-    from metartt_lite.model import build_net
+    from metartt_lite.model.net import build_net
     cfg = TINY.__class__(crop_size=128, target_size=40.0, shared_channels=4, fc_width=8)
     net = build_net(cfg, CPU)
     meta.load_meta(path, net)  # loads fine

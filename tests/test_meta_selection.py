@@ -8,12 +8,12 @@ import numpy as np
 import pytest
 import torch
 
-from metartt_lite import boxes as bx
-from metartt_lite import meta
-from metartt_lite.checkpoint import load_checkpoint
-from metartt_lite.model import build_net
-from metartt_lite.episodes import EpisodeConfig, harder_test_negatives, sample_frames
-from metartt_lite.utils import MetaRTTError
+from metartt_lite.core import boxes as bx
+from metartt_lite.train import meta
+from metartt_lite.core.checkpoint import load_checkpoint
+from metartt_lite.model.net import build_net
+from metartt_lite.train.episodes import EpisodeConfig, harder_test_negatives, sample_frames
+from metartt_lite.core.utils import MetaRTTError
 from meta_fixtures import TINY, fake_feats, sample_seqs as make_sample_seqs, tiny_net
 
 CPU = torch.device("cpu")
@@ -163,8 +163,8 @@ def test_holdout_selects_the_best_validation_checkpoint(tmp_path, seqs4, monkeyp
 
 # ------------------------------------------------------------------------------------------ feature cache
 def test_feature_cache_rejects_truncated_and_foreign_files(tmp_path, seqs4):
-    from metartt_lite.features import CacheConfig, cache_sequence
-    from metartt_lite.model import Trunk
+    from metartt_lite.train.features import CacheConfig, cache_sequence
+    from metartt_lite.model.net import Trunk
     trunk = Trunk(TINY.trunk_blocks)
     cc = CacheConfig(frame_step=4)
     root = tmp_path / "feat"

@@ -11,9 +11,9 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from metartt_lite import model
-from metartt_lite.adaptation import adapt
-from metartt_lite.config import ModelConfig
-from metartt_lite.model import Crop, TrackerNet, crop_image, make_crop
+from metartt_lite.train.inner_loop import adapt
+from metartt_lite.core.config import ModelConfig
+from metartt_lite.model.net import Crop, TrackerNet, crop_image, make_crop
 
 
 class StubTrunk(nn.Module):
@@ -310,7 +310,7 @@ def test_adapt_non_finite_loss_raises():
 
 def test_folded_trunk_equals_the_unfolded_network():
     """Folding BatchNorm into the convs (model.fold_batchnorm) leaves the trunk's output unchanged."""
-    from metartt_lite.model import Trunk, load_efficientnet_lite0
+    from metartt_lite.model.net import Trunk, load_efficientnet_lite0
     trunk = Trunk(5)
     assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in trunk.modules())
     full = load_efficientnet_lite0()
@@ -322,7 +322,7 @@ def test_folded_trunk_equals_the_unfolded_network():
 
 
 def test_roi_max_pool_equals_torch_max_pool():
-    from metartt_lite.model import TrackerNet
+    from metartt_lite.model.net import TrackerNet
     net = TrackerNet(SMALL, trunk=StubTrunk(5)).eval()
     fmap = torch.randn(1, 5, 16, 16)
     boxes = np.array([[10, 20, 90, 70.0], [100, 40, 30, 50]])

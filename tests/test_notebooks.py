@@ -22,10 +22,11 @@ import numpy as np
 import pytest
 import torch
 
-from metartt_lite import pruning, widgets as W
-from metartt_lite.evaluation import IOU_THRESHOLDS, sequence_metrics
-from metartt_lite.samples import make_sample
-from metartt_lite.utils import MetaRTTError
+from metartt_lite.model import surgery
+from metartt_lite.course import widgets as W
+from metartt_lite.evaluation.ope import IOU_THRESHOLDS, sequence_metrics
+from metartt_lite.data.samples import make_sample
+from metartt_lite.core.utils import MetaRTTError
 
 from meta_fixtures import tiny_net
 
@@ -131,7 +132,7 @@ def test_learning_rate_widget_follows_its_controls(rates):
 
 
 def test_channel_mask_figure(net):
-    widths = pruning.layer_widths(net)
+    widths = surgery.layer_widths(net)
     g = torch.Generator().manual_seed(1)
     betas = {v: {l: torch.rand(w, generator=g) for l, w in widths.items()} for v in ("a", "b", "c")}
     fig = W.channel_mask_figure(betas, tau=0.5)
@@ -142,7 +143,7 @@ def test_channel_mask_figure(net):
 
 
 def test_mask_threshold_effect_equals_direct_computation(net):
-    widths = pruning.layer_widths(net)                         # shared 4, fc4 8, fc5 8
+    widths = surgery.layer_widths(net)                         # shared 4, fc4 8, fc5 8
     betas = {l: torch.linspace(0.05, 0.95, w) for l, w in widths.items()}
     x = torch.rand(40, widths["shared"] * 9, generator=torch.Generator().manual_seed(2))
     eff = W.mask_threshold_effect(net, x, None, betas, taus=[0.0, 0.5, 1.0], min_keep=1)
@@ -277,8 +278,8 @@ def test_upload_widget_runs_its_callback(video):
 
 
 def test_sequence_view_feeds_run_sequence(video):
-    from metartt_lite.evaluation import run_sequence
-    from metartt_lite.registry import make_tracker
+    from metartt_lite.evaluation.ope import run_sequence
+    from metartt_lite.track.registry import make_tracker
     r = run_sequence(make_tracker("csrt"), W.as_sequence(video, n_frames=5))
     assert r["boxes"].shape == (5, 4)
 

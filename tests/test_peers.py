@@ -7,10 +7,10 @@ import types
 import numpy as np
 import pytest
 
-from metartt_lite import peers
-from metartt_lite.boxes import iou
-from metartt_lite.peers import PEERS, OpenCVTracker, Tracker, make_peer
-from metartt_lite.utils import MetaRTTError
+from metartt_lite.track import peers
+from metartt_lite.core.boxes import iou
+from metartt_lite.track.peers import PEERS, OpenCVTracker, Tracker, make_peer
+from metartt_lite.core.utils import MetaRTTError
 
 W, H, S = 160, 120, 30
 
@@ -174,7 +174,7 @@ def test_missing_contrib_build_is_explained(monkeypatch):
 
 
 def test_evaluate_with_peer(tmp_path):
-    from metartt_lite.evaluation import evaluate
+    from metartt_lite.evaluation.ope import evaluate
 
     class Seq:
         def __init__(self):

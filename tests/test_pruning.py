@@ -10,13 +10,15 @@ import numpy as np
 import pytest
 import torch
 
-from metartt_lite import meta, pruning
-from metartt_lite.adaptation import adapt
-from metartt_lite.checkpoint import load_checkpoint
-from metartt_lite.config import ModelConfig
-from metartt_lite.episodes import EpisodeConfig
-from metartt_lite.losses import pos_neg_ce
-from metartt_lite.utils import MetaRTTError
+from metartt_lite.train import meta, prune
+from metartt_lite.model import surgery, pruning_net
+from metartt_lite.track import pruned
+from metartt_lite.train.inner_loop import adapt
+from metartt_lite.core.checkpoint import load_checkpoint
+from metartt_lite.core.config import ModelConfig
+from metartt_lite.train.episodes import EpisodeConfig
+from metartt_lite.train.losses import pos_neg_ce
+from metartt_lite.core.utils import MetaRTTError
 
 from meta_fixtures import sample_seqs as make_sample_seqs, fake_feats, tiny_net
 
@@ -43,26 +45,26 @@ def random_keep(widths, seed=0):
 def test_pruned_network_equals_masked_network_and_stays_equal_through_adaptation():
     torch.manual_seed(0)
     net = tiny_net(torch.float64)
-    widths = pruning.layer_widths(net)
+    widths = surgery.layer_widths(net)
     keep = random_keep(widths, 1)
-    masks = pruning.hard_masks(keep, widths, net.head.fc4.weight)
+    masks = surgery.hard_masks(keep, widths, net.head.fc4.weight)
     # per-parameter rates (perturbed, so a mis-sliced rate shows) for K = 3 steps
     g = torch.Generator().manual_seed(3)
     rates = [{k: (0.05 * torch.rand(v.shape, generator=g, dtype=torch.float64) + 0.01) for k, v in net.head_params().items()}
              for _ in range(3)]
-    pnet, ptheta, prates = pruning.prune_network(net, net.head_params(), rates, keep)
+    pnet, ptheta, prates = surgery.prune_network(net, net.head_params(), rates, keep)
     assert pnet.shared.out_channels == len(keep["shared"]) and pnet.head.fc5.out_features == len(keep["fc5"])
     assert pnet.head.fc4.in_features == 9 * len(keep["shared"]) and pnet.head.fc6.in_features == len(keep["fc5"])
     assert pnet.trunk is net.trunk
-    cols = pruning.roi_columns(keep["shared"], 3)
+    cols = surgery.roi_columns(keep["shared"], 3)
     X = torch.randn(40, widths["shared"] * 9, dtype=torch.float64).relu()
     net.eval(); pnet.eval()
-    full = pruning.masked_scores(net, X, None, masks)
+    full = surgery.masked_scores(net, X, None, masks)
     torch.testing.assert_close(pnet.head_forward(X[:, cols]), full, atol=1e-10, rtol=0)
     torch.testing.assert_close(pnet.head_forward(X[:, cols], ptheta), full, atol=1e-10, rtol=0)
 
     def loss_masked(th, k):
-        s = pruning.masked_scores(net, X, th, masks, training=True)
+        s = surgery.masked_scores(net, X, th, masks, training=True)
         return pos_neg_ce(s[:10], s[10:])
 
     def loss_pruned(th, k):
@@ -72,43 +74,43 @@ def test_pruned_network_equals_masked_network_and_stays_equal_through_adaptation
 
     th_m = adapt(net.head_params(), loss_masked, rates, create_graph=False)
     th_p = adapt(ptheta, loss_pruned, prates, create_graph=False)
-    sliced = pruning._slice_params(th_m, keep, 3)
+    sliced = surgery._slice_params(th_m, keep, 3)
     for k in th_p:
         torch.testing.assert_close(th_p[k], sliced[k], atol=1e-10, rtol=0, msg=k)
         assert not torch.equal(th_p[k], ptheta[k]), k  # adaptation did move every tensor
-    torch.testing.assert_close(pnet.head_forward(X[:, cols], th_p), pruning.masked_scores(net, X, th_m, masks),
+    torch.testing.assert_close(pnet.head_forward(X[:, cols], th_p), surgery.masked_scores(net, X, th_m, masks),
                                atol=1e-10, rtol=0)
 
 
 def test_prune_network_float32_scores_and_scalar_rates():
     net = tiny_net()
-    widths = pruning.layer_widths(net)
+    widths = surgery.layer_widths(net)
     keep = random_keep(widths, 2)
-    masks = pruning.hard_masks(keep, widths, net.head.fc4.weight)
+    masks = surgery.hard_masks(keep, widths, net.head.fc4.weight)
     learner = meta.MetaLearner(net, small_meta_cfg(scalar_lr=True))
-    r_init, r_on = pruning._fixed_rates(learner)
-    pnet, _, (pi, po) = pruning.prune_network(net, None, (r_init, r_on), keep)
+    r_init, r_on = prune.fixed_rates(learner)
+    pnet, _, (pi, po) = surgery.prune_network(net, None, (r_init, r_on), keep)
     assert all(v.dim() == 0 for d in pi + po for v in d.values())
     X = torch.rand(64, widths["shared"] * 9)
     net.eval(); pnet.eval()
     with torch.no_grad():
-        got = pnet.head_forward(X[:, pruning.roi_columns(keep["shared"], 3)])
-        torch.testing.assert_close(got, pruning.masked_scores(net, X, None, masks), atol=1e-5, rtol=0)
+        got = pnet.head_forward(X[:, surgery.roi_columns(keep["shared"], 3)])
+        torch.testing.assert_close(got, surgery.masked_scores(net, X, None, masks), atol=1e-5, rtol=0)
     with pytest.raises(MetaRTTError, match="distinct"):
-        pruning.prune_network(net, None, None, {"fc4": torch.tensor([0, 0])})
+        surgery.prune_network(net, None, None, {"fc4": torch.tensor([0, 0])})
     with pytest.raises(MetaRTTError, match="no channel"):
-        pruning.prune_network(net, None, None, {"fc5": torch.tensor([], dtype=torch.long)})
+        surgery.prune_network(net, None, None, {"fc5": torch.tensor([], dtype=torch.long)})
 
 
 @pytest.fixture(scope="module")
 def real_net():
-    from metartt_lite.model import build_net
+    from metartt_lite.model.net import build_net
     return build_net(replace(SMALL, shared_channels=16, fc_width=32, dropout=0.0), CPU, seed=0)
 
 
 def _real_fmap_and_boxes(net):
-    from metartt_lite.model import crop_image, make_crop, to_tensor
-    from metartt_lite.samples import make_sample
+    from metartt_lite.model.net import crop_image, make_crop, to_tensor
+    from metartt_lite.data.samples import make_sample
     v = make_sample("translation", n_frames=3, size=(160, 120))
     box = v.groundtruth[1]
     crop = make_crop(box, net.cfg)
@@ -121,13 +123,13 @@ def _real_fmap_and_boxes(net):
 def test_real_frame_pruned_network_equals_masked_network(real_net):
     net = real_net
     img, boxes = _real_fmap_and_boxes(net)
-    widths = pruning.layer_widths(net)
+    widths = surgery.layer_widths(net)
     keep = random_keep(widths, 4)
-    masks = pruning.hard_masks(keep, widths, net.shared.weight)
-    pnet, _, _ = pruning.prune_network(net, None, None, keep)
+    masks = surgery.hard_masks(keep, widths, net.shared.weight)
+    pnet, _, _ = surgery.prune_network(net, None, None, keep)
     with torch.no_grad():
         trunk = net.trunk(img)
-        full = pruning.masked_scores(net, net.roi_features(net.shared_forward(trunk), boxes), None, masks)
+        full = surgery.masked_scores(net, net.roi_features(net.shared_forward(trunk), boxes), None, masks)
         pfmap = pnet.shared_forward(trunk)
         assert pfmap.shape[1] == len(keep["shared"])
         pruned = pnet.head_forward(pnet.roi_features(pfmap, boxes))
@@ -144,7 +146,7 @@ def test_masking_fmap_channels_equals_masking_roi_columns(real_net):
         for beta in (torch.rand(fmap.shape[1], generator=g),                     # soft, β ≥ 0
                      (torch.rand(fmap.shape[1], generator=g) > 0.5).float()):   # hard 0/1
             a = net.roi_features(fmap * beta.view(1, -1, 1, 1), boxes)
-            b = net.roi_features(fmap, boxes) * pruning.expand_shared_mask(beta, net.cfg.roi_size)
+            b = net.roi_features(fmap, boxes) * surgery.expand_shared_mask(beta, net.cfg.roi_size)
             torch.testing.assert_close(a, b, atol=1e-6, rtol=1e-6)
             # and column c·9 … c·9+8 belongs to channel c
             c = int(torch.nonzero(beta > 0)[0])
@@ -156,19 +158,19 @@ def test_masking_fmap_channels_equals_masking_roi_columns(real_net):
 # ------------------------------------------------------------------------------------ masks, loss
 def test_hard_keep_threshold_floor_and_empty_layer_error():
     b = {"shared": torch.tensor([0.9, 0.1, 0.6, 0.2]), "fc4": torch.zeros(8), "fc5": torch.linspace(0, 1, 20)}
-    keep = pruning.hard_keep(b, tau=0.5, min_keep=2)
+    keep = surgery.hard_keep(b, tau=0.5, min_keep=2)
     assert keep["shared"].tolist() == [0, 2]
     assert keep["fc4"].tolist() == [0, 1]             # all-zero mask: the floor keeps min_keep (ties: low index)
     assert keep["fc5"].tolist() == list(range(10, 20))
-    keep = pruning.hard_keep(b, tau=0.5)               # default floor max(4, 10 %)
+    keep = surgery.hard_keep(b, tau=0.5)               # default floor max(4, 10 %)
     assert len(keep["shared"]) == 4 and len(keep["fc4"]) == 4 and len(keep["fc5"]) == 10
-    assert pruning.default_min_keep(300) == 30 and pruning.default_min_keep(3) == 3
-    keep = pruning.hard_keep({"fc5": torch.tensor([0.1, 0.9, 0.3, 0.8, 0.0, 0.2])}, tau=0.95, min_keep=3)
+    assert surgery.default_min_keep(300) == 30 and surgery.default_min_keep(3) == 3
+    keep = surgery.hard_keep({"fc5": torch.tensor([0.1, 0.9, 0.3, 0.8, 0.0, 0.2])}, tau=0.95, min_keep=3)
     assert keep["fc5"].tolist() == [1, 2, 3]            # highest-β channels
-    assert all(len(v) == len(b[k]) for k, v in pruning.hard_keep(b, tau=0.0).items())  # τ = 0 keeps all
+    assert all(len(v) == len(b[k]) for k, v in surgery.hard_keep(b, tau=0.0).items())  # τ = 0 keeps all
     with pytest.raises(MetaRTTError, match="layer 'fc4' keeps no channel"):
-        pruning.hard_keep(b, tau=0.5, min_keep=0)
-    assert pruning.prune_rates(pruning.hard_keep(b, 0.5, 2), {"shared": 4, "fc4": 8, "fc5": 20}) == \
+        surgery.hard_keep(b, tau=0.5, min_keep=0)
+    assert surgery.prune_rates(surgery.hard_keep(b, 0.5, 2), {"shared": 4, "fc4": 8, "fc5": 20}) == \
         {"shared": 0.5, "fc4": 0.75, "fc5": 0.5}
 
 
@@ -188,14 +190,14 @@ def test_larger_lambda_gives_sparser_masks_and_only_psi_trains():
     mean_beta = {}
     for lam in (0.01, 3.0):
         torch.manual_seed(0)
-        psi = pruning.MaskPredictor(pruning.layer_widths(net), hidden=16, dropout=0.0)
+        psi = pruning_net.MaskPredictor(surgery.layer_widths(net), hidden=16, dropout=0.0)
         opt = torch.optim.Adam(psi.parameters(), lr=3e-2)
         for _ in range(30):
-            loss, betas = pruning.episode_prune_loss(net, psi, traj, lam)
+            loss, betas = prune.episode_prune_loss(net, psi, traj, lam)
             opt.zero_grad(); loss.backward(); opt.step()
         betas = psi.predict(net, torch.cat([traj["pos_init"], traj["neg_init"]]), traj["theta_init"][-1])
         mean_beta[lam] = float(torch.cat(list(betas.values())).mean())
-        rate = np.mean(list(pruning.prune_rates(pruning.hard_keep(betas, 0.5, 1), psi.widths).values()))
+        rate = np.mean(list(surgery.prune_rates(surgery.hard_keep(betas, 0.5, 1), psi.widths).values()))
         mean_beta[(lam, "rate")] = rate
     assert mean_beta[3.0] < mean_beta[0.01] - 0.3, mean_beta
     assert mean_beta[(3.0, "rate")] > mean_beta[(0.01, "rate")], mean_beta
@@ -207,18 +209,18 @@ def test_episode_loss_terms_follow_eq11():
     """L_ep = L_lasso(D_init, θ_init^K) + Σ_k L_lasso(D_on, θ_on^k) + L_lasso(D_test, θ_on^K); all-ones
     masks leave only λ · |S| per term."""
     net, traj = _fixed_trajectory()
-    psi = pruning.MaskPredictor(pruning.layer_widths(net), static=True, init_keep=0.999999)
+    psi = pruning_net.MaskPredictor(surgery.layer_widths(net), static=True, init_keep=0.999999)
     with torch.no_grad():
         for p in psi.logits.values():
             p.fill_(50.0)  # β = 1 exactly in float32
-    loss, _ = pruning.episode_prune_loss(net, psi, traj, lam=0.7)
+    loss, _ = prune.episode_prune_loss(net, psi, traj, lam=0.7)
     n_terms = 1 + len(traj["theta_on"]) + 1
     assert abs(float(loss.detach()) - 0.7 * 3 * n_terms) < 1e-5
     # zero masks: every reconstruction term is 1 (relative) → 3 per data set
     with torch.no_grad():
         for p in psi.logits.values():
             p.fill_(-200.0)
-    loss, _ = pruning.episode_prune_loss(net, psi, traj, lam=0.0)
+    loss, _ = prune.episode_prune_loss(net, psi, traj, lam=0.0)
     assert abs(float(loss.detach()) - 3 * n_terms) < 1e-5
 
 
@@ -241,14 +243,14 @@ def trained(tmp_path_factory):
 def _pcfg(episodes, **kw):
     base = dict(episodes=episodes, checkpoint_every=1, hidden=16, lr=1e-2, min_keep=1, meta=small_meta_cfg())
     base.update(kw)
-    return pruning.PruneConfig(**base)
+    return prune.PruneConfig(**base)
 
 
 def test_prune_train_resume_gives_the_same_parameters(trained):
     root, seqs, meta_ckpt = trained
-    a = pruning.prune_train(seqs, root / "pa", meta_ckpt, _pcfg(2), progress=False, dev=CPU, command="test")
-    pruning.prune_train(seqs, root / "pb", meta_ckpt, _pcfg(1), progress=False, dev=CPU)
-    b = pruning.prune_train(seqs, root / "pb", meta_ckpt, _pcfg(2), resume=True, progress=False, dev=CPU)
+    a = prune.prune_train(seqs, root / "pa", meta_ckpt, _pcfg(2), progress=False, dev=CPU, command="test")
+    prune.prune_train(seqs, root / "pb", meta_ckpt, _pcfg(1), progress=False, dev=CPU)
+    b = prune.prune_train(seqs, root / "pb", meta_ckpt, _pcfg(2), resume=True, progress=False, dev=CPU)
     ta, tb = load_checkpoint(a)["tensors"], load_checkpoint(b)["tensors"]
     assert ta.keys() == tb.keys() and any(k.startswith("psi.mlps.fc4") for k in ta)
     for k in ta:
@@ -265,30 +267,30 @@ def test_prune_train_resume_gives_the_same_parameters(trained):
 def test_prune_train_nan_guard_keeps_last_checkpoint(trained, monkeypatch):
     root, seqs, meta_ckpt = trained
     out = root / "pnan"
-    pruning.prune_train(seqs, out, meta_ckpt, _pcfg(1), progress=False, dev=CPU)
+    prune.prune_train(seqs, out, meta_ckpt, _pcfg(1), progress=False, dev=CPU)
     before = (out / "prune_last.pt").read_bytes()
-    real = pruning.episode_prune_loss
-    monkeypatch.setattr(pruning, "episode_prune_loss", lambda *a, **k: (lambda l, b: (l * float("nan"), b))(*real(*a, **k)))
+    real = prune.episode_prune_loss
+    monkeypatch.setattr(prune, "episode_prune_loss", lambda *a, **k: (lambda l, b: (l * float("nan"), b))(*real(*a, **k)))
     with pytest.raises(MetaRTTError, match="prune loss is nan on episode 1.*last good checkpoint"):
-        pruning.prune_train(seqs, out, meta_ckpt, _pcfg(3), resume=True, progress=False, dev=CPU)
+        prune.prune_train(seqs, out, meta_ckpt, _pcfg(3), resume=True, progress=False, dev=CPU)
     assert (out / "prune_last.pt").read_bytes() == before
 
 
 def test_variants_static_mask_and_no_meta(trained):
     root, seqs, meta_ckpt = trained
-    p = pruning.prune_train(seqs, root / "static", meta_ckpt, _pcfg(1, static_mask=True), progress=False, dev=CPU)
-    psi, cfg, _ = pruning.load_pruner(p)
+    p = prune.prune_train(seqs, root / "static", meta_ckpt, _pcfg(1, static_mask=True), progress=False, dev=CPU)
+    psi, cfg, _ = prune.load_pruner(p)
     assert cfg.static_mask and set(psi.logits) == {"shared", "fc4", "fc5"}
-    p = pruning.prune_train(seqs, root / "nometa", None, _pcfg(1, no_meta=True), model_cfg=SMALL, progress=False, dev=CPU)
-    _, cfg, extra = pruning.load_pruner(p)
+    p = prune.prune_train(seqs, root / "nometa", None, _pcfg(1, no_meta=True), model_cfg=SMALL, progress=False, dev=CPU)
+    _, cfg, extra = prune.load_pruner(p)
     assert cfg.no_meta and extra["meta_checkpoint"] is None
     # the no-meta learner uses the hand-set rate, the meta one the learned rates
-    l0, _ = pruning.build_learner(None, _pcfg(1, no_meta=True), CPU, SMALL)
+    l0, _ = prune.build_learner(None, _pcfg(1, no_meta=True), CPU, SMALL)
     assert all(torch.allclose(v, torch.tensor(0.05)) for d in l0.rates("init") for v in d.values())
-    l1, _ = pruning.build_learner(meta_ckpt, _pcfg(1), CPU)
+    l1, _ = prune.build_learner(meta_ckpt, _pcfg(1), CPU)
     assert not all(torch.allclose(v, torch.tensor(0.05)) for d in l1.rates("init") for v in d.values())
     with pytest.raises(MetaRTTError, match="'meta' checkpoint, expected 'pretrain'"):
-        pruning.build_learner(meta_ckpt, _pcfg(1, no_meta=True), CPU)
+        prune.build_learner(meta_ckpt, _pcfg(1, no_meta=True), CPU)
 
 
 def _track(tracker, video, n):
@@ -297,24 +299,24 @@ def _track(tracker, video, n):
 
 
 def test_all_keep_pruned_tracker_reproduces_unpruned_tracker(trained):
-    from metartt_lite.samples import make_sample
-    from metartt_lite.tracker import RTMDNetTracker
+    from metartt_lite.data.samples import make_sample
+    from metartt_lite.track.rtmdnet import RTMDNetTracker
     root, seqs, meta_ckpt = trained
     prune_ckpt = root / "pt" / "prune.pt"
     if not prune_ckpt.exists():
-        pruning.prune_train(seqs, root / "pt", meta_ckpt, _pcfg(1), progress=False, dev=CPU)
+        prune.prune_train(seqs, root / "pt", meta_ckpt, _pcfg(1), progress=False, dev=CPU)
     video = make_sample("translation", seed=5, n_frames=15, size=(160, 120))
-    net, cfg, rates, _, _ = pruning.load_tracker_parts(prune_ckpt, meta_ckpt, CPU)
+    net, cfg, rates, _, _ = pruned.load_tracker_parts(prune_ckpt, meta_ckpt, CPU)
     cfg = replace(cfg, n_neg_init=400, bbreg_samples=200, long_interval=5)
     base = RTMDNetTracker(net, cfg, name="metartt", seed=3, meta_rates=rates, dev=CPU)
     boxes_base = _track(base, video, 15)
-    pt = pruning.make_metartt_prune(checkpoint=meta_ckpt, prune_checkpoint=prune_ckpt, seed=3, dev=CPU, tau=0.0)
+    pt = pruned.make_metartt_prune(checkpoint=meta_ckpt, prune_checkpoint=prune_ckpt, seed=3, dev=CPU, tau=0.0)
     pt.cfg = cfg
     boxes_pruned = _track(pt, video, 15)
     assert pt.prune_rate == {"shared": 0.0, "fc4": 0.0, "fc5": 0.0}
     np.testing.assert_array_equal(boxes_pruned, boxes_base)
     # a real prune: τ above every β, floor 2 → 2 channels per layer; tracking runs on the small net
-    pt = pruning.make_metartt_prune(checkpoint=meta_ckpt, prune_checkpoint=prune_ckpt, seed=3, dev=CPU, tau=1.01,
+    pt = pruned.make_metartt_prune(checkpoint=meta_ckpt, prune_checkpoint=prune_ckpt, seed=3, dev=CPU, tau=1.01,
                                     min_keep=2)
     pt.cfg = cfg
     boxes = _track(pt, video, 15)
@@ -323,11 +325,11 @@ def test_all_keep_pruned_tracker_reproduces_unpruned_tracker(trained):
     assert pt.prune_rate == {"shared": 0.5, "fc4": 0.75, "fc5": 0.75}
     assert pt.pos_mem[0].shape[1] == 18 and pt.bb_W.shape[0] == 18 and np.all(np.isfinite(boxes))
     # the preset is registered; missing checkpoints give a clear error
-    from metartt_lite.registry import make_tracker
+    from metartt_lite.track.registry import make_tracker
     with pytest.raises(MetaRTTError, match="checkpoint .* not found"):
         make_tracker("metartt-prune", checkpoint=str(root / "nope.pt"), dev=CPU)
     with pytest.raises(MetaRTTError, match="meta-learned checkpoint .* not found"):
-        pruning.make_metartt_prune(checkpoint=root / "nope.pt", prune_checkpoint=prune_ckpt, dev=CPU)
+        pruned.make_metartt_prune(checkpoint=root / "nope.pt", prune_checkpoint=prune_ckpt, dev=CPU)
 
 
 def test_cli_parses_prune_train(tmp_path):
@@ -335,7 +337,7 @@ def test_cli_parses_prune_train(tmp_path):
     args = cli.build_parser().parse_args(["prune-train", "--data", "D", "--checkpoint", "M.pt", "--out", str(tmp_path),
                                           "--lambda", "0.3", "--episodes", "7", "--resume", "--no-meta",
                                           "--static-mask", "--tau", "0.4"])
-    assert args.func is pruning._run and args.lam == 0.3 and args.episodes == 7 and args.resume
-    cfg = pruning.config_from_args(args)
+    assert args.func is prune._run and args.lam == 0.3 and args.episodes == 7 and args.resume
+    cfg = prune.config_from_args(args)
     assert cfg.no_meta and cfg.static_mask and cfg.tau == 0.4 and cfg.lam == 0.3 and cfg.episodes == 7
     assert cli.main(["prune-train", "--out", str(tmp_path), "--checkpoint", str(tmp_path / "none.pt")]) == 2

@@ -13,9 +13,11 @@ import pytest
 import torch
 
 import metartt_lite
-from metartt_lite import Tracker, list_trackers, make_tracker, registry, samples
-from metartt_lite.boxes import iou
-from metartt_lite.utils import MetaRTTError
+from metartt_lite import Tracker, list_trackers, make_tracker
+from metartt_lite.track import registry
+from metartt_lite.data import samples
+from metartt_lite.core.boxes import iou
+from metartt_lite.core.utils import MetaRTTError
 
 CPU = torch.device("cpu")
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 import pytest
 import torch
 
-from metartt_lite import registry
-from metartt_lite.checkpoint import WEIGHTS_DIR
-from metartt_lite.registry import list_trackers, make_tracker
-from metartt_lite.utils import MetaRTTError
+from metartt_lite.track import registry
+from metartt_lite.core.checkpoint import WEIGHTS_DIR
+from metartt_lite.track.registry import list_trackers, make_tracker
+from metartt_lite.core.utils import MetaRTTError
 
 CPU = torch.device("cpu")
 

@@ -22,9 +22,9 @@ import numpy as np
 import pytest
 import torch
 
-from metartt_lite import samples
-from metartt_lite.data import load_otb_sequence
-from metartt_lite.registry import make_tracker
+from metartt_lite.data import samples
+from metartt_lite.data.sequences import load_otb_sequence
+from metartt_lite.track.registry import make_tracker
 
 PINS = Path(__file__).with_name("regression_boxes.json")
 TRACKERS = ["rtmdnet", "metartt", "metartt-prune"]

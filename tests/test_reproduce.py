@@ -8,11 +8,11 @@ import re
 
 import pytest
 
-from metartt_lite.compare import compare
+from metartt_lite.evaluation.compare import compare
 
 from metartt_lite.cli import main
-from metartt_lite.reproduce import META_VARIANTS, PRUNE_VARIANTS, TABLES
-from metartt_lite.samples import make_sample, write_sample_as_otb
+from metartt_lite.evaluation.reproduce import META_VARIANTS, PRUNE_VARIANTS, TABLES
+from metartt_lite.data.samples import make_sample, write_sample_as_otb
 
 NAMES = ["s0", "s1", "s2"]
 

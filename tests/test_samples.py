@@ -1,4 +1,4 @@
-"""Tests for metartt_lite.samples: determinism, exact ground truth, every preset's effect, OTB export."""
+"""Tests for metartt_lite.data.samples: determinism, exact ground truth, every preset's effect, OTB export."""
 from __future__ import annotations
 
 import dataclasses
@@ -7,9 +7,9 @@ import cv2
 import numpy as np
 import pytest
 
-from metartt_lite.samples import (PRESETS, SampleConfig, SampleVideo, list_presets, make_sample,
+from metartt_lite.data.samples import (PRESETS, SampleConfig, SampleVideo, list_presets, make_sample,
                                   make_still_pseudo_video, sample_names, write_sample_as_otb)
-from metartt_lite.utils import MetaRTTError
+from metartt_lite.core.utils import MetaRTTError
 
 N = 16  # short videos keep the suite fast
 REQUIRED = {"translation", "scale", "occlusion", "distractor", "blur", "illumination"}

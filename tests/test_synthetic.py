@@ -1,4 +1,4 @@
-"""Tests for metartt_lite.synthetic: exact ground truth and distractors (pixel oracles), determinism,
+"""Tests for metartt_lite.data.synthetic: exact ground truth and distractors (pixel oracles), determinism,
 GOTURN-like smooth motion statistics, real sources, bad inputs."""
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ import cv2
 import numpy as np
 import pytest
 
-from metartt_lite.boxes import iou
-from metartt_lite.synthetic import (SyntheticClip, SyntheticConfig, make_clips, still_image_source)
-from metartt_lite.utils import MetaRTTError
+from metartt_lite.core.boxes import iou
+from metartt_lite.data.synthetic import (SyntheticClip, SyntheticConfig, make_clips, still_image_source)
+from metartt_lite.core.utils import MetaRTTError
 
 CROP = (40, 32)  # (w, h) every box is resampled to before comparing
 
@@ -151,9 +151,9 @@ def test_real_sources_and_feature_cache(tmp_path):
     import skimage.data
     import torch
 
-    from metartt_lite.config import ModelConfig
-    from metartt_lite.features import CacheConfig, cache_sequence
-    from metartt_lite.samples import make_sample
+    from metartt_lite.core.config import ModelConfig
+    from metartt_lite.train.features import CacheConfig, cache_sequence
+    from metartt_lite.data.samples import make_sample
 
     video = make_sample("translation", seed=0, n_frames=5)
     big = skimage.data.astronaut()  # 512x512: kept; a 1024-wide copy is resized to 640

@@ -8,13 +8,14 @@ import numpy as np
 import pytest
 import torch
 
-from metartt_lite import boxes as bx
-from metartt_lite import presets, registry, samples
-from metartt_lite.model import build_net
-from metartt_lite.evaluation import sequence_metrics
-from metartt_lite.data import as_rgb
-from metartt_lite.tracker import RTMDNetTracker
-from metartt_lite.utils import MetaRTTError
+from metartt_lite.core import boxes as bx
+from metartt_lite.track import presets, registry
+from metartt_lite.data import samples
+from metartt_lite.model.net import build_net
+from metartt_lite.evaluation.ope import sequence_metrics
+from metartt_lite.data.sequences import as_rgb
+from metartt_lite.track.rtmdnet import RTMDNetTracker
+from metartt_lite.core.utils import MetaRTTError
 
 CPU = torch.device("cpu")
 CHEAP = replace(presets.RTMDNET_K5_TUNED, n_neg_init=300, n_pos_init=100, init_augment_crops=0)

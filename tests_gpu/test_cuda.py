@@ -5,8 +5,9 @@ import numpy as np
 import pytest
 import torch
 
-from metartt_lite import meta, samples
-from metartt_lite.registry import make_tracker
+from metartt_lite.train import meta
+from metartt_lite.data import samples
+from metartt_lite.track.registry import make_tracker
 from meta_fixtures import fake_feats, tiny_net
 from test_devices import TRACKERS, run_video, stray_tensors
 from test_meta import small_cfg

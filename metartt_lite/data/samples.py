@@ -34,9 +34,9 @@ from typing import Any, Iterator, Sequence
 import cv2
 import numpy as np
 
-from .boxes import validate_box
-from .data import as_rgb
-from .utils import MetaRTTError, atomic_write
+from ..core.boxes import validate_box
+from .sequences import as_rgb
+from ..core.utils import MetaRTTError, atomic_write
 
 __all__ = ["SampleVideo", "SampleConfig", "PRESETS", "OBJECTS", "BACKGROUNDS", "OCCLUDERS",
            "make_sample", "list_presets", "sample_names", "make_still_pseudo_video",

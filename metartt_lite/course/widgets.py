@@ -33,13 +33,13 @@ import cv2
 import numpy as np
 import torch
 
-from .boxes import parse_box
-from .data import SequenceView, load_video
-from .drawing import GT_COLOR, paint_boxes
-from .evaluation import IOU_THRESHOLDS, run_sequence, sequence_metrics
-from .pruning import hard_keep, hard_masks, layer_widths, masked_scores, prune_rates
-from .registry import make_tracker
-from .utils import MetaRTTError
+from ..core.boxes import parse_box
+from ..data.sequences import SequenceView, load_video
+from ..core.drawing import GT_COLOR, paint_boxes
+from ..evaluation.ope import IOU_THRESHOLDS, run_sequence, sequence_metrics
+from ..model.surgery import hard_keep, hard_masks, layer_widths, masked_scores, prune_rates
+from ..track.registry import make_tracker
+from ..core.utils import MetaRTTError
 
 __all__ = [
     "SequenceView", "as_sequence", "encode_video",
@@ -465,8 +465,8 @@ def mask_threshold_effect(net, x: torch.Tensor, theta: Mapping[str, torch.Tensor
                           min_keep: int | None = None) -> dict[str, Any]:
     """What hard masks at each threshold τ do to a network: pruning rate and score change.
 
-    For each τ: kept channels :func:`~metartt_lite.pruning.hard_keep` (β ≥ τ, floor ``min_keep``), the
-    0/1 masks, and the fc6 scores of the masked network (:func:`~metartt_lite.pruning.masked_scores`,
+    For each τ: kept channels :func:`~metartt_lite.train.prune.hard_keep` (β ≥ τ, floor ``min_keep``), the
+    0/1 masks, and the fc6 scores of the masked network (:func:`~metartt_lite.train.prune.masked_scores`,
     eval mode) on RoI features ``x`` with head parameters ``theta``, against the unmasked scores.
     Returns ``tau``, ``prune_rate`` (per layer), ``mean_prune_rate`` (mean over layers),
     ``score_change`` (mean |Δ target score|), ``relative_change`` (÷ the std of the unmasked target
@@ -606,7 +606,7 @@ def tracking_player(frames: Sequence[np.ndarray], boxes_by_tracker: Mapping[str,
 
 def success_figure(boxes_by_tracker: Mapping[str, np.ndarray], gt: np.ndarray, title: str = "Success plot (OPE)"):
     """Plotly success curves (fraction of frames with IoU > t) with each tracker's AUC in the legend,
-    from :func:`metartt_lite.evaluation.sequence_metrics`."""
+    from :func:`metartt_lite.evaluation.ope.sequence_metrics`."""
     import plotly.graph_objects as go
     fig = go.Figure()
     for j, (n, b) in enumerate(boxes_by_tracker.items()):
@@ -623,8 +623,8 @@ def track_uploaded(video_bytes: bytes, box_text: str, tracker: str = "metartt", 
                    max_frames: int | None = 300, checkpoint: str | None = None, progress: Any = None) -> dict[str, Any]:
     """Track the target ``box_text`` ('x,y,w,h', 0-based pixels of the first frame) through an uploaded
     video with the preset ``tracker``. The bytes are written to a temporary file named like ``filename``
-    (its extension tells OpenCV the container), read with :func:`metartt_lite.data.load_video` and run
-    with :func:`metartt_lite.evaluation.run_sequence`. At most ``max_frames`` frames are tracked.
+    (its extension tells OpenCV the container), read with :func:`metartt_lite.data.sequences.load_video` and run
+    with :func:`metartt_lite.evaluation.ope.run_sequence`. At most ``max_frames`` frames are tracked.
 
     Returns ``tracker``, ``frames`` (the frames tracked), ``boxes`` (N, 4), ``scores``, ``times`` and
     ``fps`` (update frames / update time)."""

@@ -8,7 +8,7 @@
 ``metartt-prune``           metartt + ψ from ``weights/prune.pt``
 ``metartt-prune-static``    one learned mask for every video, ``weights/prune_static.pt``
 ``metartt-prune-nometa``    ψ trained on the pretrained (not meta-learned) net, ``weights/prune_nometa.pt``
-``csrt``, ``kcf``, ``mil``  OpenCV's trackers (:mod:`metartt_lite.peers`)
+``csrt``, ``kcf``, ``mil``  OpenCV's trackers (:mod:`metartt_lite.track.peers`)
 ==========================  ==================================================================
 
 ``make_tracker(name, ...)`` returns a fresh tracker (one per video); ``list_trackers()`` the names.
@@ -23,17 +23,17 @@ from typing import Any, Callable
 
 import torch
 
-from .checkpoint import (META_CHECKPOINT, PRETRAINED, PRUNE_CHECKPOINT, PRUNE_NOMETA_CHECKPOINT,
+from ..core.checkpoint import (META_CHECKPOINT, PRETRAINED, PRUNE_CHECKPOINT, PRUNE_NOMETA_CHECKPOINT,
                          PRUNE_STATIC_CHECKPOINT)
-from .config import ModelConfig, TrackConfig
-from .data import as_rgb
-from .meta import load_meta
-from .model import build_net, load_pretrained_into
+from ..core.config import ModelConfig, TrackConfig
+from ..data.sequences import as_rgb
+from ..train.meta import load_meta
+from ..model.net import build_net, load_pretrained_into
 from .peers import PEERS, make_peer
 from .presets import METARTT, OURS
-from .pruning import make_metartt_prune
-from .tracker import RTMDNetTracker
-from .utils import MetaRTTError
+from .pruned import make_metartt_prune
+from .rtmdnet import RTMDNetTracker
+from ..core.utils import MetaRTTError
 
 __all__ = ["TrackerSpec", "TRACKERS", "COLORS", "BGRFrames", "list_trackers", "make_tracker", "make_rtmdnet",
            "make_metartt"]
@@ -120,7 +120,7 @@ COLORS = ("rgb", "bgr")
 
 class BGRFrames:
     """A tracker that takes OpenCV's BGR (or BGRA) frames: each frame is converted to RGB
-    (:func:`metartt_lite.data.as_rgb`) and handed to the wrapped tracker; everything else (``name``,
+    (:func:`metartt_lite.data.sequences.as_rgb`) and handed to the wrapped tracker; everything else (``name``,
     ``prune_rate``, ``times``, ...) is the wrapped tracker's. ``make_tracker(..., color="bgr")`` makes one."""
 
     def __init__(self, tracker: Any):
@@ -144,7 +144,7 @@ class BGRFrames:
 
 def make_tracker(name: str, checkpoint: str | Path | None = None, seed: int = 0,
                  dev: torch.device | None = None, color: str = "rgb", **kw: Any):
-    """A fresh tracker ``name`` (one per video), following :class:`~metartt_lite.peers.Tracker`:
+    """A fresh tracker ``name`` (one per video), following :class:`~metartt_lite.track.peers.Tracker`:
 
     * ``tracker.init(frame, box)``: the first frame and the target's box ``[x, y, w, h]`` (0-based px);
     * ``box, score = tracker.update(frame)`` for every later frame: the box (float xywh, inside the

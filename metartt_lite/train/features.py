@@ -13,9 +13,9 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from .config import ModelConfig
-from .model import Crop, Trunk, crop_image, make_crop, to_tensor
-from .utils import MetaRTTError, atomic_torch_save, cache_dir
+from ..core.config import ModelConfig
+from ..model.net import Crop, Trunk, crop_image, make_crop, to_tensor
+from ..core.utils import MetaRTTError, atomic_torch_save, cache_dir
 
 
 @dataclass

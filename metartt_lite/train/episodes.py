@@ -13,8 +13,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from . import boxes as bx
-from .config import SAMPLING
+from ..core import boxes as bx
+from ..core.config import SAMPLING
 from .features import SequenceFeatures
 
 

@@ -21,17 +21,17 @@ import torch
 import torch.distributed as dist
 from tqdm.auto import tqdm
 
-from . import boxes as bx
-from .adaptation import adapt
-from .checkpoint import PRETRAINED, check_tensors, load_checkpoint, load_optimizer_state, save_checkpoint
-from .config import ModelConfig
+from ..core import boxes as bx
+from .inner_loop import adapt
+from ..core.checkpoint import PRETRAINED, check_tensors, load_checkpoint, load_optimizer_state, save_checkpoint
+from ..core.config import ModelConfig
 from .episodes import Episode, EpisodeConfig, pos_neg, sample_episode
-from .synthetic import SyntheticConfig, make_clips
+from ..data.synthetic import SyntheticConfig, make_clips
 from .features import CacheConfig, SequenceFeatures, cache_sequence
 from .losses import meta_test_loss, pos_neg_ce
-from .data import data_root, load_split
-from .model import TrackerNet, build_net, load_pretrained_into
-from .utils import (MetaRTTError, add_device_argument, atomic_write_json, check_output_dir, device as default_device,
+from ..data.sequences import data_root, load_split
+from ..model.net import TrackerNet, build_net, load_pretrained_into
+from ..core.utils import (MetaRTTError, add_device_argument, atomic_write_json, check_output_dir, device as default_device,
                     dist_backend, git_commit, git_dirty, remove_stale_temps)
 
 
@@ -502,7 +502,7 @@ def _distributed_launch() -> bool:
 
 def init_distributed(dev: torch.device) -> torch.device:
     """Under torchrun, join the process group with the backend for ``dev``
-    (:func:`~metartt_lite.utils.dist_backend`: NCCL only when ``dev`` is CUDA, else Gloo; so
+    (:func:`~metartt_lite.core.utils.dist_backend`: NCCL only when ``dev`` is CUDA, else Gloo; so
     ``METARTT_DEVICE=cpu`` on a CUDA machine runs Gloo on CPU tensors). On CUDA this rank's GPU is
     ``cuda:LOCAL_RANK`` (or the index given), made current with ``torch.cuda.set_device`` before
     ``init_process_group``. Returns the device this rank computes on."""

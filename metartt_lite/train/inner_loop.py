@@ -11,8 +11,8 @@ from typing import Callable, Mapping, Sequence
 
 import torch
 
-from .config import TrackConfig
-from .utils import MetaRTTError
+from ..core.config import TrackConfig
+from ..core.utils import MetaRTTError
 
 LossFn = Callable[[Mapping[str, torch.Tensor], int], torch.Tensor]
 

@@ -12,7 +12,7 @@ Frames are uint8 RGB (H, W, 3) and boxes float ``[x, y, w, h]`` in 0-based pixel
 
 * **Colour**: OpenCV trackers expect BGR, so each frame is converted RGB -> BGR before it is handed over.
 * **Boxes**: the OpenCV (non-legacy) trackers take an integer ``cv::Rect``. The initial box is first
-  clipped into the frame (:func:`metartt_lite.boxes.clip_boxes`), then its *corners* are rounded to the
+  clipped into the frame (:func:`metartt_lite.core.boxes.clip_boxes`), then its *corners* are rounded to the
   nearest pixel (``x0 = round(x)``, ``x1 = round(x + w)``, width ``x1 - x0``, at least 1 px), so the
   rounded box covers the same region up to half a pixel at each edge. OpenCV's output is returned as
   float and clipped into the frame.
@@ -36,8 +36,8 @@ from typing import Any, Callable, Protocol, runtime_checkable
 
 import numpy as np
 
-from .boxes import clip_boxes, validate_box
-from .utils import MetaRTTError
+from ..core.boxes import clip_boxes, validate_box
+from ..core.utils import MetaRTTError
 
 __all__ = ["Tracker", "OpenCVTracker", "PEERS", "make_peer", "opencv_factory"]
 

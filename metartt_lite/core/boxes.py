@@ -205,5 +205,5 @@ def apply_box_regression(boxes: np.ndarray, deltas: np.ndarray) -> np.ndarray:
 
 
 def sampler(spec, frame_size: tuple[int, int], valid: bool = False) -> SampleGenerator:
-    """A :class:`SampleGenerator` from a :class:`~metartt_lite.config.SamplerSpec` (kind, trans, scale, aspect)."""
+    """A :class:`SampleGenerator` from a :class:`~metartt_lite.core.config.SamplerSpec` (kind, trans, scale, aspect)."""
     return SampleGenerator(spec.kind, frame_size, spec.trans, spec.scale, spec.aspect, valid)

@@ -42,8 +42,8 @@ from typing import Any, Callable, Iterable, Iterator
 import numpy as np
 import torch
 
-from .boxes import center_error, iou, validate_box
-from .utils import MetaRTTError, atomic_write, atomic_write_json, device, fmt_value as _fmt
+from ..core.boxes import center_error, iou, validate_box
+from ..core.utils import MetaRTTError, atomic_write, atomic_write_json, device, fmt_value as _fmt
 
 __all__ = [
     "IOU_THRESHOLDS", "ERROR_THRESHOLDS", "PRECISION_AT",

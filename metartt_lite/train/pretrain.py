@@ -17,13 +17,13 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-from . import boxes as bx
-from .checkpoint import WEIGHTS_DIR, save_checkpoint
-from .config import SAMPLING, ModelConfig
+from ..core import boxes as bx
+from ..core.checkpoint import WEIGHTS_DIR, save_checkpoint
+from ..core.config import SAMPLING, ModelConfig
 from .features import CacheConfig, SequenceFeatures, cache_sequence
-from .data import data_root, load_split
-from .model import TrackerNet, build_net
-from .utils import (MetaRTTError, atomic_write_json, check_output_dir, device as default_device, git_commit,
+from ..data.sequences import data_root, load_split
+from ..model.net import TrackerNet, build_net
+from ..core.utils import (MetaRTTError, atomic_write_json, check_output_dir, device as default_device, git_commit,
                     seed_everything)
 
 

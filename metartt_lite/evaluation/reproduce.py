@@ -44,15 +44,16 @@ from pathlib import Path
 from typing import Callable
 
 
-from .checkpoint import PRETRAINED, load_checkpoint
-from .data import data_root, load_split
-from .evaluation import evaluate, format_table, plot_results
-from .features import CacheConfig
-from .meta import meta_config, meta_train
-from .pruning import prune_config, prune_rate_summary, prune_train, record_prune_rates
-from .registry import make_metartt, make_tracker
+from ..core.checkpoint import PRETRAINED, load_checkpoint
+from ..data.sequences import data_root, load_split
+from .ope import evaluate, format_table, plot_results
+from ..train.features import CacheConfig
+from ..train.meta import meta_config, meta_train
+from ..train.prune import prune_config, prune_train
+from ..track.pruned import prune_rate_summary, record_prune_rates
+from ..track.registry import make_metartt, make_tracker
 from .compare import compare, compare_markdown
-from .utils import (MetaRTTError, atomic_write, atomic_write_json, check_output_dir, device, git_commit,
+from ..core.utils import (MetaRTTError, atomic_write, atomic_write_json, check_output_dir, device, git_commit,
                     parse_seeds, seed_everything)
 
 QUICK_META_EPISODES = 40
@@ -324,7 +325,7 @@ def _markdown(report: dict) -> str:
           f"{_num((rp.get('training_wall_time_s') or 0) / 60, '.0f')} min, evaluation "
           f"{_num((rp.get('evaluation_wall_time_s') or 0) / 60, '.1f')} min) on {rp.get('torch_device', '?')}. "
           "On this project's 2-core CPU machine full mode takes about an hour and `--quick` under 15 min "
-          "(module docstring of `metartt_lite/reproduce.py`). A rerun with the same `--out` "
+          "(module docstring of `metartt_lite/evaluation/reproduce.py`). A rerun with the same `--out` "
           "reuses the trained checkpoints and only re-evaluates; `--render-only` rewrites this file and the "
           "plots from `results.json` without training or evaluating.", ""]
     if rp.get("rendered_by"):

@@ -18,9 +18,13 @@ import torch.nn.functional as F
 from torch.func import functional_call
 from torchvision.ops import roi_align
 
-from .checkpoint import check_tensors, load_checkpoint
-from .config import ModelConfig
-from .utils import MetaRTTError, device as default_device
+from ..core.checkpoint import check_tensors, load_checkpoint
+from ..core.config import ModelConfig
+from ..core.utils import MetaRTTError, device as default_device
+
+__all__ = ["Crop", "Head", "IMAGENET_MEAN", "IMAGENET_STD", "TRUNK_CHANNELS", "TRUNK_STRIDE", "TrackerNet", "Trunk",
+           "build_net", "crop_image", "fold_batchnorm", "load_efficientnet_lite0", "load_pretrained_into",
+           "make_crop", "shared_trunk", "to_tensor"]
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)

@@ -19,8 +19,13 @@ from typing import Any, Callable, Iterator, Sequence as _Seq
 import cv2
 import numpy as np
 
-from .boxes import validate_box
-from .utils import MetaRTTError, atomic_write
+from ..core.boxes import validate_box
+from ..core.utils import MetaRTTError, atomic_write
+
+__all__ = ["IMAGE_EXTS", "OTB_GT_NAMES", "Sequence", "SequenceView", "VIDEO_EXTS", "as_rgb", "count_video_frames",
+           "data_root", "list_sequences", "load_got10k_sequence", "load_image_folder", "load_otb_sequence",
+           "load_sequence", "load_split", "load_video", "looks_like_otb", "read_frame", "read_otb_groundtruth",
+           "write_otb_groundtruth"]
 
 IMAGE_EXTS = (".jpg", ".jpeg", ".png", ".bmp")
 VIDEO_EXTS = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".mpg", ".mpeg", ".m4v", ".wmv")
@@ -411,8 +416,8 @@ def load_sequence(path: str | os.PathLike, init_box: _Seq[float] | np.ndarray | 
 # --------------------------------------------------------------------------- the data root
 
 class SequenceView:
-    """Any video (a :class:`~metartt_lite.samples.SampleVideo`, a list of frames, a frame generator, ...)
-    as the duck-typed sequence :func:`metartt_lite.evaluation.run_sequence` expects: ``name``,
+    """Any video (a :class:`~metartt_lite.data.samples.SampleVideo`, a list of frames, a frame generator, ...)
+    as the duck-typed sequence :func:`metartt_lite.evaluation.ope.run_sequence` expects: ``name``,
     ``groundtruth``, ``init_box``, ``len()`` and a callable ``frames()``. (A SampleVideo keeps its frames
     in a *list* attribute called ``frames``, which ``run_sequence`` would try to call.) ``n_frames`` cuts
     it to its first frames; ``bar`` (anything with ``update(n)``, e.g. tqdm) advances once per frame."""

@@ -13,7 +13,7 @@ from .utils import MetaRTTError, atomic_torch_save
 
 FORMAT_VERSION = 1
 NOT_ARCHITECTURE = {"dropout"}  # model-config fields a checkpoint may differ in
-WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
+WEIGHTS_DIR = Path(__file__).resolve().parents[1] / "weights"
 # the shipped checkpoints (README "Shipped checkpoints")
 PRETRAINED = WEIGHTS_DIR / "pretrain.pt"          # rtmdnet* presets: shared conv + fc4–fc5
 META_CHECKPOINT = WEIGHTS_DIR / "meta.pt"         # metartt: θ0, A_init, A_on

@@ -39,8 +39,8 @@ from typing import Any, Iterator, Sequence
 import cv2
 import numpy as np
 
-from .boxes import MIN_SIZE
-from .utils import MetaRTTError
+from ..core.boxes import MIN_SIZE
+from ..core.utils import MetaRTTError
 
 __all__ = ["SyntheticConfig", "SyntheticClip", "StillImageSource", "make_clips", "still_image_source"]
 

@@ -1,11 +1,11 @@
-"""The tracking schedules of our named trackers (:class:`~metartt_lite.config.TrackConfig` presets).
+"""The tracking schedules of our named trackers (:class:`~metartt_lite.core.config.TrackConfig` presets).
 
-Which name builds which tracker, with which weights, is :mod:`metartt_lite.registry`'s job."""
+Which name builds which tracker, with which weights, is :mod:`metartt_lite.track.registry`'s job."""
 from __future__ import annotations
 
 from dataclasses import replace
 
-from .config import OptimConfig, TrackConfig
+from ..core.config import OptimConfig, TrackConfig
 
 RTMDNET = TrackConfig()                                   # K_init 50, K_on 15, SGD 1e-4 / 3e-4
 RTMDNET_K5 = replace(TrackConfig(), k_init=5, k_on=5)

@@ -1,5 +1,5 @@
 """The tracker: an OpenCV-like ``init(frame, box)`` / ``update(frame) -> (box, score)`` object running
-RT-MDNet's procedure (Jung et al. 2018) on :class:`~metartt_lite.model.TrackerNet`.
+RT-MDNet's procedure (Jung et al. 2018) on :class:`~metartt_lite.model.net.TrackerNet`.
 
 Per frame: one search crop around the previous box → trunk + shared conv once → RoIAlign of
 ``n_candidates`` Gaussian candidates → fc4–fc6 scores → the mean of the top-5 boxes, refined by a ridge
@@ -17,13 +17,13 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from . import boxes as bx
-from .adaptation import HeadOptimizer, MetaRateOptimizer
-from .config import SAMPLING, TrackConfig
-from .data import as_rgb
-from .losses import pos_neg_ce
-from .model import Crop, TrackerNet, crop_image, make_crop, to_tensor
-from .utils import MetaRTTError, device as default_device
+from ..core import boxes as bx
+from ..train.inner_loop import HeadOptimizer, MetaRateOptimizer
+from ..core.config import SAMPLING, TrackConfig
+from ..data.sequences import as_rgb
+from ..train.losses import pos_neg_ce
+from ..model.net import Crop, TrackerNet, crop_image, make_crop, to_tensor
+from ..core.utils import MetaRTTError, device as default_device
 
 
 @dataclass

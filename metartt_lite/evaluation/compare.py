@@ -18,8 +18,8 @@ from typing import Any
 
 import numpy as np
 
-from .evaluation import load_results, markdown_table
-from .utils import MetaRTTError, atomic_write, atomic_write_json
+from .ope import load_results, markdown_table
+from ..core.utils import MetaRTTError, atomic_write, atomic_write_json
 
 __all__ = ["per_sequence_means", "bootstrap_ci", "compare", "compare_all", "compare_markdown", "write_comparison",
            "compare_file", "N_RESAMPLES", "CI_LEVEL"]
