@@ -63,7 +63,7 @@ COMMANDS: list[tuple[str, str]] = [
     ("pretrain", "metartt_lite.train.pretrain"),
     ("meta-train", "metartt_lite.train.meta"),
     ("prune-train", "metartt_lite.train.prune"),
-    ("reproduce", "metartt_lite.evaluation.ope.reproduce"),
+    ("reproduce", "metartt_lite.evaluation.reproduce"),
 ]
 
 DEFAULT_TRACKERS = "rtmdnet,rtmdnet-k5,csrt,kcf,mil"

@@ -1,5 +1,5 @@
 """The ``metartt-prune`` tracker (paper §4 at test time): adapt on the first frame, predict the masks
-with ψ, remove the pruned channels for good (:mod:`metartt_lite.model.net.surgery`), track on the smaller network."""
+with ψ, remove the pruned channels for good (:mod:`metartt_lite.model.surgery`), track on the smaller network."""
 from __future__ import annotations
 
 import warnings
