@@ -8,6 +8,11 @@ paired bootstrap over sequences (``compare.py``).
 
 Writes OUT/results.json, plots, OUT/compare.json/.md (every variant against every baseline) and prints both
 tables. Baselines use the shipped ``pretrain.pt`` (``--pretrained`` to use another).
+
+``--reuse OLD/results.json --reuse-trackers rtmdnet-k5-tuned,csrt,full_syn`` takes those trackers' per-sequence,
+per-seed results from an earlier run instead of running them again (our trackers are deterministic given the
+seed, so a rerun of unchanged code gives the same boxes). The earlier run must have the same sequences and seeds,
+else this stops; its FPS figures come from its own run (the table says so in ``config.reused``).
 """
 from __future__ import annotations
 
@@ -17,7 +22,8 @@ from pathlib import Path
 
 from metartt_lite.evaluation.compare import compare, compare_markdown, write_comparison
 from metartt_lite.data.sequences import data_root, load_split
-from metartt_lite.evaluation.ope import evaluate, format_table
+from metartt_lite.evaluation.ope import evaluate, format_table, load_results, plot_results
+from metartt_lite.core.utils import atomic_write_json
 from metartt_lite.track.registry import make_metartt, make_tracker
 from metartt_lite.core.utils import MetaRTTError, parse_seeds
 
@@ -42,6 +48,8 @@ def main() -> None:
     ap.add_argument("--seeds", default="0,1,2")
     ap.add_argument("--workers", type=int, default=1)
     ap.add_argument("--resamples", type=int, default=10_000)
+    ap.add_argument("--reuse", default=None, help="results.json of an earlier run to take --reuse-trackers from")
+    ap.add_argument("--reuse-trackers", default="", help="comma-separated trackers taken from --reuse")
     ap.add_argument("--out", required=True)
     args = ap.parse_args()
     variants = {}
@@ -51,12 +59,32 @@ def main() -> None:
             raise MetaRTTError(f"--variant {v!r}: expected NAME=PATH of an existing meta checkpoint")
         variants[name] = path
     baselines = [b for b in args.baselines.split(",") if b]
-    names = list(variants) + baselines
+    reused = [t for t in args.reuse_trackers.split(",") if t]
+    old = None
+    if reused:
+        if not args.reuse:
+            raise MetaRTTError("--reuse-trackers needs --reuse OLD/results.json")
+        old = load_results(args.reuse)
+        missing = [t for t in reused if t not in old["trackers"]]
+        if missing:
+            raise MetaRTTError(f"{args.reuse} has no results for {', '.join(missing)}")
+    names = [n for n in list(variants) + baselines if n not in reused]
     seqs = load_split(data_root(args.data), split=args.split, names=args.sequences)
     factory = functools.partial(build, variants=variants, pretrained=args.pretrained)
     res = evaluate(names, seqs, factory, out_dir=Path(args.out), seeds=parse_seeds(args.seeds), workers=args.workers,
                    config={"split": args.split, "variants": variants, "baselines": baselines,
                            "pretrained": args.pretrained, "command": "benchmarks/generalization.py"})
+    if old is not None:
+        for key in ("sequences", "seeds"):
+            if list(old["config"].get(key, [])) != list(res["config"].get(key, [])):
+                raise MetaRTTError(f"--reuse {args.reuse}: its {key} differ from this run's; run those trackers again")
+        for t in reused:
+            res["trackers"][t] = old["trackers"][t]
+        res["config"]["reused"] = {"from": str(args.reuse), "created": old.get("created"), "trackers": reused}
+        atomic_write_json(Path(args.out) / "results.json", res)
+        plot_results(res, Path(args.out))
+    variants = {**{t: (old["config"].get("variants") or {}).get(t, "reused") for t in reused
+                   if t not in baselines}, **variants}
     print(format_table(res))
     comps = [compare(res, a, b, n_resamples=args.resamples) for a in variants for b in baselines]
     comps += [compare(res, a, b, n_resamples=args.resamples) for i, a in enumerate(variants)
