@@ -70,7 +70,7 @@ COMMANDS: list[tuple[str, str]] = [
     ("reproduce", "metartt_lite.reproduce"),
 ]
 
-DEFAULT_TRACKERS = "rtmdnet,rtmdnet-k5,csrt,kcf,mil"
+DEFAULT_TRACKERS = "metartt,metartt-prune,rtmdnet,rtmdnet-k5,csrt,kcf,mil"
 FALLBACK_TRACKER = "rtmdnet-k5-tuned"
 VIDEO_OUT_EXTS = (".mp4", ".gif")
 DEMO_GIF_MAX_BYTES = 2_000_000
@@ -408,7 +408,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     checkpoint = _check_checkpoint(args.checkpoint)
     out_dir = _check_output_dir(args.out, "--out")
     root = data_root(args.data)
-    split = None if args.split in ("all", "") else args.split
+    split = _default_split(root) if args.split is None else (None if args.split in ("all", "") else args.split)
     seqs = load_split(root, split, args.sequences, allow_short_gt=args.allow_short_gt)
     for s in seqs:  # fail on a bad first box now, not after an hour of tracking
         s.init_box
@@ -424,6 +424,23 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
           f"{results['device']}")
     print(f"wrote {out_dir / 'results.json'}, success.png, precision.png, success.html")
     return 0
+
+
+def _default_split(root: Path) -> str | None:
+    """``evaluate`` without ``--split``: 'val' when ``root/splits.json`` has one, else every sequence
+    (a folder of your own sequences needs no splits.json), said on stderr."""
+    sp = root / "splits.json"
+    if sp.is_file():
+        try:
+            splits = json.loads(sp.read_text())
+        except (OSError, ValueError) as e:
+            raise MetaRTTError(f"cannot read {sp}: {e}") from None
+        if isinstance(splits, dict) and "val" in splits:
+            return "val"
+        print(f"note: {sp} has no 'val' split: evaluating every sequence (--split NAME picks one)", file=sys.stderr)
+    else:
+        print(f"note: no splits.json in {root}: evaluating every sequence", file=sys.stderr)
+    return None
 
 
 def _make_seeded(name: str, seed: int, checkpoint: Path | None = None) -> Any:
@@ -555,7 +572,9 @@ def _register_builtin(sub: argparse._SubParsersAction) -> None:
                                    "print a table and write results.json, success/precision plots into --out.")
     p.add_argument("--data", default=None,
                    help="data folder (default: $METARTT_DATA, else ../shared/data)")
-    p.add_argument("--split", default="val", help="split from splits.json ('all': every sequence; default val)")
+    p.add_argument("--split", default=None,
+                   help="split from splits.json ('all': every sequence; default: val when splits.json has it, "
+                        "else every sequence)")
     p.add_argument("--sequences", default=None, help="comma-separated sequence names (within the split)")
     p.add_argument("--trackers", default=DEFAULT_TRACKERS, help=f"comma-separated (default {DEFAULT_TRACKERS})")
     p.add_argument("--checkpoint", default=None, help="weights for our trackers")
