@@ -33,7 +33,7 @@ from .peers import PEERS, make_peer
 from .presets import METARTT, OURS
 from .pruning import make_metartt_prune
 from .tracker import RTMDNetTracker
-from .utils import MetaRTTError
+from .utils import MetaRTTError, parse_device
 
 __all__ = ["TrackerSpec", "TRACKERS", "COLORS", "BGRFrames", "list_trackers", "make_tracker", "make_rtmdnet",
            "make_metartt"]
@@ -143,7 +143,7 @@ class BGRFrames:
 
 
 def make_tracker(name: str, checkpoint: str | Path | None = None, seed: int = 0,
-                 dev: torch.device | None = None, color: str = "rgb", **kw: Any):
+                 dev: torch.device | str | None = None, color: str = "rgb", **kw: Any):
     """A fresh tracker ``name`` (one per video), following :class:`~metartt_lite.peers.Tracker`:
 
     * ``tracker.init(frame, box)``: the first frame and the target's box ``[x, y, w, h]`` (0-based px);
@@ -164,5 +164,7 @@ def make_tracker(name: str, checkpoint: str | Path | None = None, seed: int = 0,
     col = str(color).lower()
     if col not in COLORS:
         raise MetaRTTError(f"color {color!r}: expected one of {', '.join(COLORS)}")
+    if dev is not None:
+        dev = parse_device(dev)  # "cpu", "cuda:0", torch.device: checked here, with a clear error
     tracker = spec.build(checkpoint=checkpoint, seed=seed, dev=dev, **kw)
     return BGRFrames(tracker) if col == "bgr" else tracker
