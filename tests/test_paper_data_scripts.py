@@ -193,3 +193,51 @@ def test_lasot_bad_inputs(lasot, lasot_root, tmp_path, capsys):
     assert lasot.main([str(lasot_root), str(tmp_path / "o"), "--classes", "bird"]) == 2
     assert "groundtruth.txt has 2 rows but img/ has 1 frames" in capsys.readouterr().err
     assert not (tmp_path / "o" / "bird-3").exists()
+
+
+# ------------------------------------------------------------------------- the recipe, at toy size, on CPU
+
+@pytest.mark.slow
+def test_converted_vid_meta_trains_under_torchrun(vid, tmp_path):
+    """docs/paper_scale.md at toy size: sample videos written in ImageNet-VID's layout → convert → index →
+    meta-train with ``torchrun --nproc_per_node=2`` (Gloo on CPU). The two-rank run sees the same episodes
+    as a one-process run: equal meta-losses step by step (only the all-reduce's summation order differs)."""
+    import os
+    import subprocess
+    import sys
+
+    from metartt_lite.samples import make_sample
+    mk = _load("make_index")
+    root = tmp_path / "ILSVRC2015"
+    for k, preset in enumerate(("translation", "scale", "occlusion", "translation")):
+        v = make_sample(preset, seed=k, n_frames=10)
+        snip = f"ILSVRC2015_VID_train_0000/ILSVRC2015_train_0000{k}000"
+        for f, (fr, b) in enumerate(zip(v.frames, v.groundtruth)):
+            p = root / "Data/VID/train" / snip / f"{f:06d}.JPEG"
+            p.parent.mkdir(parents=True, exist_ok=True)
+            assert cv2.imwrite(str(p), cv2.cvtColor(fr, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 95])
+            x0, y0 = int(round(b[0])), int(round(b[1]))
+            x1, y1 = int(round(b[0] + b[2])) - 1, int(round(b[1] + b[3])) - 1
+            a = root / "Annotations/VID/train" / snip / f"{f:06d}.xml"
+            a.parent.mkdir(parents=True, exist_ok=True)
+            a.write_text(_vid_xml([(0, "n02691156", (x0, y0, x1, y1))]))
+    data = tmp_path / "vid_otb"
+    assert len(vid.convert_imagenet_vid(root, data)) == 4
+    mk.make_index(data, val=["ILSVRC2015_train_00003000_0"])
+    repo = Path(__file__).resolve().parents[1]
+    env = dict(os.environ, PYTHONPATH=str(repo), METARTT_DATA=str(data), METARTT_CACHE=str(tmp_path / "cache"),
+               OMP_NUM_THREADS="1")
+    common = ["meta-train", "--device", "cpu", "--split", "train", "--episodes", "4", "--meta-batch", "2",
+              "--frame-step", "1"]
+    runs = {"one": [sys.executable, "-m", "metartt_lite", *common, "--out", str(tmp_path / "one")],
+            "two": [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
+                    "-m", "metartt_lite", *common, "--out", str(tmp_path / "two")]}
+    curves = {}
+    for name, cmd in runs.items():
+        r = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=900)
+        assert r.returncode == 0, r.stderr[-3000:]
+        m = json.loads((tmp_path / name / "meta.json").read_text())
+        assert m["world_size"] == (1 if name == "one" else 2) and m["steps_run"] == 2
+        curves[name] = [c["meta_loss"] for c in m["meta_loss_curve"]]
+    assert len(curves["one"]) == 2
+    np.testing.assert_allclose(curves["two"], curves["one"], rtol=1e-4)
