@@ -352,6 +352,8 @@ def cmd_track(args: argparse.Namespace) -> int:
     seq = load_sequence(src, init_box=box, allow_short_gt=args.allow_short_gt)
     if len(seq) == 0:
         raise MetaRTTError(f"sequence {src} has no frames")
+    if args.fps is not None and not (np.isfinite(args.fps) and args.fps > 0):
+        raise MetaRTTError(f"--fps {args.fps} must be a positive number")
     fps = args.fps or source_fps(src) or DEFAULT_FPS  # the source's own rate, so the video plays in real time
     gt = np.asarray(seq.groundtruth, dtype=np.float64)
     has_gt = bool(len(gt) > 1 and np.all(np.isfinite(gt[1:]), axis=1).any())

@@ -195,6 +195,10 @@ def test_bad_inputs(sample, user_mp4, tmp_path, capsys):
                           "--format", "xml", "--out", tmp_path / "r"], capsys)
     assert rc == 2 and "invalid choice" in err
     assert not (tmp_path / "r").exists()
+    rc, _, err = run_cli(["track", "--seq", user_mp4, "--first-box", "1,2,30,40", "--tracker", "kcf",
+                          "--fps", "0", "--out", tmp_path / "r.csv", "--video-out", tmp_path / "v.mp4"], capsys)
+    assert_user_error(rc, err, "--fps 0", "positive")
+    assert not (tmp_path / "r.csv").exists() and not (tmp_path / "v.mp4").exists()
     with pytest.raises(MetaRTTError, match="no frames"):
         write_h264(tmp_path / "e.mp4", iter([]), 10)
     assert not (tmp_path / "e.mp4").exists()
@@ -235,4 +239,7 @@ def test_write_boxes_nan_rows(tmp_path):
     assert (tmp_path / "b.csv").read_text().splitlines() == ["frame,x,y,w,h,score", "0,1.5,2,3,4,1",
                                                              "1,nan,nan,nan,nan,-0.5"]
     write_boxes(tmp_path / "b.txt", b, "otb")
-    np.testing.assert_array_equal(read_otb_groundtruth(tmp_path / "b.txt")[0], b[0])
+    with pytest.warns(UserWarning, match="1 of 2 ground-truth rows are missing or NaN"):
+        back = read_otb_groundtruth(tmp_path / "b.txt")
+    np.testing.assert_array_equal(back[0], b[0])
+    assert np.all(np.isnan(back[1]))
