@@ -42,7 +42,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from . import __version__
-from .boxes import parse_box
+from .boxes import parse_box, validate_box
 from .compare import compare_file, compare_markdown, write_comparison
 from .data import SequenceView, data_root, list_sequences, load_sequence, load_split
 from .drawing import GT_COLOR, PRED_COLOR, TEXT_COLOR, paint_boxes
@@ -392,7 +392,6 @@ def cmd_pick_box(args: argparse.Namespace) -> int:
     frame = first_frame(src)
     box = None
     if args.box is not None:
-        from .boxes import validate_box
         box = validate_box(parse_box(args.box), (frame.shape[1], frame.shape[0]), what="--box")
     write_first_frame_grid(out, frame, step=args.step, box=box)
     h, w = frame.shape[:2]

@@ -24,7 +24,7 @@ from typing import Any, Iterable, Sequence
 import cv2
 import numpy as np
 
-from .data import VIDEO_EXTS, as_rgb
+from .data import VIDEO_EXTS, _image_files, _open_video, as_rgb, read_frame, write_otb_groundtruth
 from .utils import MetaRTTError, atomic_write
 
 __all__ = ["BOX_FORMATS", "DEFAULT_FPS", "source_fps", "first_frame", "ffmpeg_exe", "write_h264", "write_boxes",
@@ -50,7 +50,6 @@ def source_fps(path: str | os.PathLike) -> float | None:
 
 def first_frame(path: str | os.PathLike) -> np.ndarray:
     """The first frame (RGB uint8) of a video file, an OTB folder (``img/``) or a folder of frames."""
-    from .data import _image_files, _open_video
     p = Path(path)
     if p.is_file():
         cap = _open_video(p)
@@ -67,7 +66,6 @@ def first_frame(path: str | os.PathLike) -> np.ndarray:
     files = _image_files(folder)
     if not files:
         raise MetaRTTError(f"{folder} holds no .jpg/.png frames and is not a video file")
-    from .data import read_frame
     return read_frame(files[0])
 
 
@@ -179,7 +177,6 @@ def write_boxes(path: str | os.PathLike, boxes: np.ndarray, fmt: str, scores: Se
     if len(s) != len(b):
         raise MetaRTTError(f"{len(b)} boxes but {len(s)} scores")
     if fmt == "otb":
-        from .data import write_otb_groundtruth
         return write_otb_groundtruth(path, b)
     if fmt == "csv":
         text = "frame,x,y,w,h,score\n" + "".join(
