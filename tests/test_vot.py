@@ -89,7 +89,11 @@ def test_vot_test_command_succeeds(tmp_path):
     trackers.ini entry: the toolkit logs its success line and no error."""
     reg = trackers_ini(tmp_path, "kcf")
     env = dict(os.environ, PYTHONPATH=str(REPO))
-    r = subprocess.run([sys.executable, "-m", "vot", "--registry", str(reg), "test", "mlite_kcf"], cwd=tmp_path,
+    # `vot test` as the toolkit's own CLI entry point (what `python -m vot` runs), with its update check
+    # against GitHub switched off so the test never touches the network
+    run_vot = ("import sys, vot.utilities.cli as c; c.check_updates = lambda: (False, None); "
+               "sys.argv = ['vot'] + sys.argv[1:]; c.main()")
+    r = subprocess.run([sys.executable, "-c", run_vot, "--registry", str(reg), "test", "mlite_kcf"], cwd=tmp_path,
                        env=env, capture_output=True, text=True, timeout=600)
     log = r.stdout + r.stderr
     assert r.returncode == 0, log
