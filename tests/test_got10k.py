@@ -105,6 +105,12 @@ def test_adapter_box_convention_and_errors():
     t.init(Image.fromarray(v.frames[0]), gt1)
     out = t.update(Image.fromarray(v.frames[0]))   # the same frame again: the target did not move
     np.testing.assert_allclose(out, gt1, atol=1.0)
+    # the same 0-based box reaches the tracker either way, so the answers differ by exactly the 1-px offset
+    t0 = Got10kTracker("kcf", one_based=False)
+    t0.init(Image.fromarray(v.frames[0]), v.groundtruth[0])
+    f1 = Image.fromarray(v.frames[1])
+    t.init(Image.fromarray(v.frames[0]), gt1)
+    np.testing.assert_allclose(t.update(f1) - t0.update(f1), [1, 1, 0, 0], atol=1e-9)
     with pytest.raises(MetaRTTError, match="unknown tracker 'nope'"):
         Got10kTracker("nope")
     with pytest.raises(MetaRTTError, match="before init"):
