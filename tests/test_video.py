@@ -243,3 +243,18 @@ def test_write_boxes_nan_rows(tmp_path):
         back = read_otb_groundtruth(tmp_path / "b.txt")
     np.testing.assert_array_equal(back[0], b[0])
     assert np.all(np.isnan(back[1]))
+
+
+def test_track_shows_progress_bars_on_a_terminal(sample, user_mp4, tmp_path, capsys, monkeypatch):
+    """On a terminal (faked here) track shows one bar for tracking and one for writing the video, each
+    reaching the frame count; -q (and a non-terminal stderr, as in the other tests) shows none."""
+    monkeypatch.setattr(cli.sys.stderr, "isatty", lambda: True, raising=False)
+    box = "--first-box=" + ",".join(str(float(v)) for v in sample.init_box)
+    rc, _, err = run_cli(["track", "--seq", user_mp4, box, "--tracker", "kcf", "--out", tmp_path / "b.csv",
+                          "--video-out", tmp_path / "v.mp4"], capsys)
+    assert rc == 0, err
+    assert re.search(rf"kcf/my clip: 100%.*{N}/{N}", err), err
+    assert re.search(rf"writing v\.mp4: 100%.*{N}/{N}", err), err
+    rc, _, err = run_cli(["track", "--seq", user_mp4, box, "--tracker", "kcf", "--out", tmp_path / "c.csv",
+                          "--video-out", tmp_path / "w.mp4", "-q"], capsys)
+    assert rc == 0 and "100%" not in err, err
