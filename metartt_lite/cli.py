@@ -4,11 +4,13 @@ Commands defined here:
 
 * ``demo``     — make an embedded sample video, track it, print AUC / precision / FPS, write an annotated
   GIF and ``results.json`` (runs offline, without ``../shared``).
-* ``track``    — track one sequence (OTB folder, GOT-10k folder, folder of frames or video file).
+* ``track``    — track one sequence (OTB folder, GOT-10k folder, folder of frames or video file); boxes as
+  JSON / CSV / OTB text, an H.264 mp4 at the source's frame rate.
 * ``evaluate`` — OPE evaluation of several trackers on a data split, with one or more seeds; table +
   ``results.json`` + plots.
 * ``compare``  — paired comparison of two trackers (or all against a baseline) from a ``results.json``:
   mean difference, bootstrap CI over sequences, sequences won.
+* ``pick-box`` — the first frame of a video with a labelled pixel grid (PNG), to read ``--first-box`` off.
 * ``list``     — tracker names, sample presets and, when a data root is found, its sequences and splits.
 
 Other modules add commands through :data:`COMMANDS`: each entry ``(name, module_path)`` names a module
@@ -16,7 +18,7 @@ with ``add_parser(subparsers)`` that adds a sub-parser and sets its ``func`` def
 the parsed ``argparse.Namespace`` and returning an exit code or ``None``). A module that cannot be
 imported (missing or broken) costs only its own command, with a one-line warning on stderr.
 
-Errors caused by the user's input (:class:`~metartt_lite.core.utils.MetaRTTError`, missing files) become
+Errors caused by the user's input (:class:`~metartt_lite.utils.MetaRTTError`, missing files) become
 one line ``error: <message>`` on stderr and exit code 2; Ctrl-C exits with 130. Every file is written
 atomically (temporary file + rename), so a failing run never leaves a half-written or truncated output
 behind and never damages an earlier ``results.json``.
@@ -40,13 +42,15 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from . import __version__
-from .core.boxes import parse_box
+from .core.boxes import parse_box, validate_box
 from .evaluation.compare import compare_file, compare_markdown, write_comparison
 from .data.sequences import SequenceView, data_root, list_sequences, load_sequence, load_split
 from .core.drawing import GT_COLOR, PRED_COLOR, TEXT_COLOR, paint_boxes
 from .evaluation.ope import evaluate, format_table
 from .track.registry import list_trackers, make_tracker
 from .data.samples import list_presets, make_sample
+from .data.video import (BOX_FORMATS, DEFAULT_FPS, first_frame, format_from_path, source_fps, write_boxes, write_first_frame_grid,
+                    write_h264)
 from .core.utils import (MetaRTTError, add_device_argument, atomic_write, atomic_write_json, fmt_value as _fmt,
                     git_commit, parse_device, parse_seeds, seed_everything)
 from .core.utils import check_output_dir as _check_output_dir
@@ -66,7 +70,7 @@ COMMANDS: list[tuple[str, str]] = [
     ("reproduce", "metartt_lite.evaluation.reproduce"),
 ]
 
-DEFAULT_TRACKERS = "rtmdnet,rtmdnet-k5,csrt,kcf,mil"
+DEFAULT_TRACKERS = "metartt,metartt-prune,rtmdnet,rtmdnet-k5,csrt,kcf,mil"
 FALLBACK_TRACKER = "rtmdnet-k5-tuned"
 VIDEO_OUT_EXTS = (".mp4", ".gif")
 DEMO_GIF_MAX_BYTES = 2_000_000
@@ -255,10 +259,11 @@ def _encode_gif(frames: list[np.ndarray], overlays: list[Callable[[np.ndarray], 
 
 def write_annotated_video(path: str | os.PathLike, frames: Iterable[np.ndarray], groundtruth: np.ndarray | None,
                           boxes: np.ndarray, fps: float = 20.0, label: str | None = None,
-                          max_bytes: int | None = None) -> Path:
+                          max_bytes: int | None = None, progress: Any = None) -> Path:
     """Write frames with ground truth (green) and predicted boxes (red), atomically.
 
-    ``.mp4``: OpenCV ``VideoWriter`` (mp4v), streamed. ``.gif``: imageio (Pillow), every frame at the
+    ``.mp4``: H.264 (:func:`metartt_lite.video.write_h264`), streamed; ``progress`` (a tqdm bar) advances
+    per frame. ``.gif``: imageio (Pillow), every frame at the
     video's size, small palette; with ``max_bytes`` the palette and the still-pixel threshold are
     tightened until the file fits (or the strongest setting is reached).
     """
@@ -296,29 +301,10 @@ def write_annotated_video(path: str | os.PathLike, frames: Iterable[np.ndarray],
                         break
                 with open(real, "wb") as fh:
                     fh.write(data)
-            else:
-                writer = None
-                size = None
-                try:
-                    for i, f in enumerate(frames):
-                        if i >= n:
-                            break
-                        img = annotate_frame(f, None if gt is None else gt[i], boxes[i], text(i))
-                        if writer is None:
-                            size = (img.shape[1], img.shape[0])
-                            writer = cv2.VideoWriter(real, cv2.VideoWriter_fourcc(*"mp4v"), float(fps), size)
-                            if not writer.isOpened():
-                                raise MetaRTTError(f"OpenCV cannot write an mp4v video to {path}")
-                        elif (img.shape[1], img.shape[0]) != size:
-                            img = cv2.resize(img, size, interpolation=cv2.INTER_AREA)
-                        writer.write(cv2.cvtColor(img, cv2.COLOR_RGB2BGR))
-                finally:
-                    if writer is not None:
-                        writer.release()
-                if writer is None:
-                    raise MetaRTTError(f"no frames to write to {path}")
-                if not os.path.isfile(real) or os.path.getsize(real) == 0:
-                    raise MetaRTTError(f"OpenCV wrote nothing to {path}")
+            else:  # H.264 through imageio-ffmpeg's bundled ffmpeg: plays in browsers and JupyterLab
+                annotated = (annotate_frame(f, None if gt is None else gt[i], boxes[i], text(i))
+                             for i, f in zip(range(n), frames))
+                write_h264(real, annotated, fps, progress=progress)
             os.replace(real, tmp)
         finally:
             if os.path.exists(real):
@@ -356,7 +342,8 @@ def cmd_track(args: argparse.Namespace) -> int:
     if args.tracker is not None:
         _check_tracker_names([args.tracker])
     checkpoint = _check_checkpoint(args.checkpoint)
-    out = _check_output_file(args.out, "--out")
+    fmt = args.format or (format_from_path(args.out) if args.out else "json")
+    out = _check_output_file(args.out or f"results.{'txt' if fmt == 'otb' else fmt}", "--out")
     video_out = _check_video_out(args.video_out)
     box = parse_box(args.box) if args.box is not None else None
     src = Path(args.seq).expanduser()
@@ -365,6 +352,9 @@ def cmd_track(args: argparse.Namespace) -> int:
     seq = load_sequence(src, init_box=box, allow_short_gt=args.allow_short_gt)
     if len(seq) == 0:
         raise MetaRTTError(f"sequence {src} has no frames")
+    if args.fps is not None and not (np.isfinite(args.fps) and args.fps > 0):
+        raise MetaRTTError(f"--fps {args.fps} must be a positive number")
+    fps = args.fps or source_fps(src) or DEFAULT_FPS  # the source's own rate, so the video plays in real time
     gt = np.asarray(seq.groundtruth, dtype=np.float64)
     has_gt = bool(len(gt) > 1 and np.all(np.isfinite(gt[1:]), axis=1).any())
     init_box = seq.init_box  # validated against the first frame
@@ -373,15 +363,42 @@ def cmd_track(args: argparse.Namespace) -> int:
     score_gt = gt if has_gt else np.full_like(gt, np.nan)  # no ground truth: metrics are None, not 0.95
     view = SequenceView(seq.name, seq.frames, score_gt, init_box)
     config = _run_config(args, command="track", tracker=tname, sequence=seq.name, source=str(src),
-                         init_box=init_box.tolist(), has_groundtruth=has_gt, n_frames=len(seq))
+                         init_box=init_box.tolist(), has_groundtruth=has_gt, n_frames=len(seq), fps=fps)
     results = _track_one(tname, tracker, view, config, _show_progress(args))
-    atomic_write_json(out, results)
+    r = results["trackers"][tname]["sequences"][seq.name]
+    if fmt == "json":
+        atomic_write_json(out, results)
+    else:
+        write_boxes(out, _boxes(r["boxes"]), fmt, scores=[np.nan if v is None else v for v in r["scores"]])
     _print_summary(results, tname, seq.name, has_gt)
-    print(f"wrote {out}")
+    print(f"wrote {out} ({fmt})")
     if video_out is not None:
-        boxes = _boxes(results["trackers"][tname]["sequences"][seq.name]["boxes"])
-        write_annotated_video(video_out, seq.frames(), gt, boxes, fps=20.0, label=tname)
-        print(f"wrote {video_out}")
+        with tqdm(total=len(seq), desc=f"writing {video_out.name}", unit="frame",
+                  disable=not _show_progress(args)) as bar:
+            write_annotated_video(video_out, seq.frames(), gt, _boxes(r["boxes"]), fps=fps, label=tname,
+                                  progress=bar)
+        print(f"wrote {video_out} ({fps:.4g} fps{', H.264' if video_out.suffix.lower() == '.mp4' else ''})")
+    return 0
+
+
+def cmd_pick_box(args: argparse.Namespace) -> int:
+
+    out = _check_output_file(args.out, "--out")
+    if out.suffix.lower() != ".png":
+        raise MetaRTTError(f"--out {out}: the grid image is a .png")
+    src = Path(args.seq).expanduser()
+    if not src.exists():
+        raise MetaRTTError(f"--seq {src} does not exist")
+    frame = first_frame(src)
+    box = None
+    if args.box is not None:
+        box = validate_box(parse_box(args.box), (frame.shape[1], frame.shape[0]), what="--box")
+    write_first_frame_grid(out, frame, step=args.step, box=box)
+    h, w = frame.shape[:2]
+    print(f"wrote {out}: the first frame of {src} ({w}x{h} px) with a grid labelled in 0-based pixels"
+          + ("" if box is None else ", --box drawn in red"))
+    print(f"read the target's top-left corner (x, y) and its width and height off it, then run: "
+          f"python -m metartt_lite track --seq {src} --first-box x,y,w,h --video-out tracked.mp4 --out boxes.csv")
     return 0
 
 
@@ -392,7 +409,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     checkpoint = _check_checkpoint(args.checkpoint)
     out_dir = _check_output_dir(args.out, "--out")
     root = data_root(args.data)
-    split = None if args.split in ("all", "") else args.split
+    split = _default_split(root) if args.split is None else (None if args.split in ("all", "") else args.split)
     seqs = load_split(root, split, args.sequences, allow_short_gt=args.allow_short_gt)
     for s in seqs:  # fail on a bad first box now, not after an hour of tracking
         s.init_box
@@ -408,6 +425,23 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
           f"{results['device']}")
     print(f"wrote {out_dir / 'results.json'}, success.png, precision.png, success.html")
     return 0
+
+
+def _default_split(root: Path) -> str | None:
+    """``evaluate`` without ``--split``: 'val' when ``root/splits.json`` has one, else every sequence
+    (a folder of your own sequences needs no splits.json), said on stderr."""
+    sp = root / "splits.json"
+    if sp.is_file():
+        try:
+            splits = json.loads(sp.read_text())
+        except (OSError, ValueError) as e:
+            raise MetaRTTError(f"cannot read {sp}: {e}") from None
+        if isinstance(splits, dict) and "val" in splits:
+            return "val"
+        print(f"note: {sp} has no 'val' split: evaluating every sequence (--split NAME picks one)", file=sys.stderr)
+    else:
+        print(f"note: no splits.json in {root}: evaluating every sequence", file=sys.stderr)
+    return None
 
 
 def _make_seeded(name: str, seed: int, checkpoint: Path | None = None) -> Any:
@@ -490,31 +524,58 @@ def _register_builtin(sub: argparse._SubParsersAction) -> None:
     _add_common(p)
     p.set_defaults(func=cmd_demo)
 
-    p = sub.add_parser("track", help="track one sequence or video",
+    p = sub.add_parser("track", help="track one sequence or your own video",
                        description="Track an OTB folder, a GOT-10k folder, a folder of frames or a video file. "
-                                   "Prints AUC/precision when ground truth exists and FPS; writes the results "
-                                   "JSON and optionally an annotated video (gt green, prediction red).")
+                                   "Prints AUC/precision when ground truth exists and FPS; writes the boxes "
+                                   "(--format json|csv|otb) and optionally an annotated video (gt green, "
+                                   "prediction red) at the source's frame rate: .mp4 is H.264 (plays in "
+                                   "browsers and JupyterLab). No coordinates for the first box yet? Run "
+                                   "'pick-box' first.")
     p.add_argument("--seq", required=True, help="OTB folder, GOT-10k folder, image folder or video file")
-    p.add_argument("--box", default=None,
-                   help="initial box x,y,w,h (0-based px); needed without ground truth, overrides frame-1 "
-                        "ground truth (write --box=-3,4,50,60 for a negative x)")
+    p.add_argument("--box", "--first-box", dest="box", default=None,
+                   help="the target's box in the first frame, x,y,w,h (0-based px; 'pick-box' writes the "
+                        "first frame with a labelled grid to read it off); needed without ground truth, "
+                        "overrides frame-1 ground truth (write --box=-3,4,50,60 for a negative x)")
     p.add_argument("--tracker", default=None,
                    help=f"tracker preset (default: metartt if available, else {FALLBACK_TRACKER})")
     p.add_argument("--checkpoint", default=None, help="weights for the tracker")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--out", default="results.json", help="results JSON (default ./results.json)")
-    p.add_argument("--video-out", default=None, help="annotated video: .mp4 (mp4v) or .gif")
+    p.add_argument("--out", default=None,
+                   help="the boxes file (default ./results.json, ./results.csv or ./results.txt by --format)")
+    p.add_argument("--format", choices=BOX_FORMATS, default=None,
+                   help="json: the full results (boxes, scores, metrics, timings); csv: frame,x,y,w,h,score "
+                        "(0-based px); otb: x,y,w,h per line, 1-based like groundtruth_rect.txt "
+                        "(default: from --out's extension, .csv / .txt / else json)")
+    p.add_argument("--video-out", default=None, help="annotated video: .mp4 (H.264) or .gif")
+    p.add_argument("--fps", type=float, default=None,
+                   help=f"frame rate of --video-out (default: the source video's, else {DEFAULT_FPS:g})")
     p.add_argument("--allow-short-gt", action="store_true",
                    help="an OTB ground truth shorter than the frames truncates the frames instead of failing")
     _add_common(p)
     p.set_defaults(func=cmd_track)
+
+    p = sub.add_parser("pick-box", help="write the first frame with a labelled pixel grid, to read the first box off",
+                       description="Writes the first frame of a video / folder as a PNG with a grid labelled in "
+                                   "0-based pixel coordinates; read x,y,w,h of the target off it and pass them "
+                                   "to 'track --first-box x,y,w,h'. (OpenCV's cv2.selectROI needs a GUI window, "
+                                   "which the headless OpenCV build this package installs does not have; in "
+                                   "JupyterLab, notebook 06 lets you draw the box instead.) With --box, the "
+                                   "box is drawn in red so you can check it before tracking.")
+    p.add_argument("--seq", required=True, help="video file, image folder, OTB or GOT-10k folder")
+    p.add_argument("--out", default="first_frame.png", help="PNG to write (default ./first_frame.png)")
+    p.add_argument("--step", type=_positive_int, default=None,
+                   help="grid spacing in px (default: about 10 lines across, rounded to 5/10/20/25/50/100...)")
+    p.add_argument("--box", default=None, help="a candidate box x,y,w,h to draw in red")
+    p.set_defaults(func=cmd_pick_box)
 
     p = sub.add_parser("evaluate", help="OPE evaluation of trackers on a data split",
                        description="Run every tracker on every selected sequence (OTB one-pass evaluation); "
                                    "print a table and write results.json, success/precision plots into --out.")
     p.add_argument("--data", default=None,
                    help="data folder (default: $METARTT_DATA, else ../shared/data)")
-    p.add_argument("--split", default="val", help="split from splits.json ('all': every sequence; default val)")
+    p.add_argument("--split", default=None,
+                   help="split from splits.json ('all': every sequence; default: val when splits.json has it, "
+                        "else every sequence)")
     p.add_argument("--sequences", default=None, help="comma-separated sequence names (within the split)")
     p.add_argument("--trackers", default=DEFAULT_TRACKERS, help=f"comma-separated (default {DEFAULT_TRACKERS})")
     p.add_argument("--checkpoint", default=None, help="weights for our trackers")

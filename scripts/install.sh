@@ -6,6 +6,15 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 python -m pip install --quiet --upgrade pip
 python -m pip install --quiet -e ".[test]" -c constraints.txt
+# The VOT toolkit, for tests/test_vot.py (our TraX server run by the toolkit). vot-toolkit 0.9.0 declares
+# opencv-python, which would shadow the contrib build's cv2 (CSRT/KCF), so it is installed without its
+# declared dependencies, then those it imports, less opencv-python (cv2 comes from the contrib build).
+# attributee 0.1.10 fails to import on Python >= 3.11 (it applies typing.dataclass_transform to a class as
+# if it were dataclass), so 0.1.9.
+python -m pip install --quiet --no-deps "vot-toolkit==0.9.0"
+python -m pip install --quiet "attributee==0.1.9" "pylatex>=1.3" "jsonschema>=3.2" "pyyaml>=5.3" "numba>=0.47" \
+  "requests>=2.22" "colorama>=0.4.3" "dominate>=2.5" "cachetools>=4.1" "bidict>=0.19" "phx-class-registry>=5.0" \
+  "lazy-object-proxy>=1.9" six -c constraints.txt
 # Only the contrib build of OpenCV has CSRT/KCF. opencv-python(-headless) installed beside it shares the cv2 folder
 # and can hide them: say so instead of removing another package behind the user's back.
 shadow=$(python -m pip list --format=freeze 2>/dev/null | grep -i -E '^opencv-python(-headless)?==' || true)

@@ -33,7 +33,7 @@ from .peers import PEERS, make_peer
 from .presets import METARTT, OURS
 from .pruned import make_metartt_prune
 from .rtmdnet import RTMDNetTracker
-from ..core.utils import MetaRTTError
+from ..core.utils import MetaRTTError, parse_device
 
 __all__ = ["TrackerSpec", "TRACKERS", "COLORS", "BGRFrames", "list_trackers", "make_tracker", "make_rtmdnet",
            "make_metartt"]
@@ -120,7 +120,7 @@ COLORS = ("rgb", "bgr")
 
 class BGRFrames:
     """A tracker that takes OpenCV's BGR (or BGRA) frames: each frame is converted to RGB
-    (:func:`metartt_lite.data.sequences.as_rgb`) and handed to the wrapped tracker; everything else (``name``,
+    (:func:`metartt_lite.data.as_rgb`) and handed to the wrapped tracker; everything else (``name``,
     ``prune_rate``, ``times``, ...) is the wrapped tracker's. ``make_tracker(..., color="bgr")`` makes one."""
 
     def __init__(self, tracker: Any):
@@ -143,8 +143,8 @@ class BGRFrames:
 
 
 def make_tracker(name: str, checkpoint: str | Path | None = None, seed: int = 0,
-                 dev: torch.device | None = None, color: str = "rgb", **kw: Any):
-    """A fresh tracker ``name`` (one per video), following :class:`~metartt_lite.track.peers.Tracker`:
+                 dev: torch.device | str | None = None, color: str = "rgb", **kw: Any):
+    """A fresh tracker ``name`` (one per video), following :class:`~metartt_lite.peers.Tracker`:
 
     * ``tracker.init(frame, box)``: the first frame and the target's box ``[x, y, w, h]`` (0-based px);
     * ``box, score = tracker.update(frame)`` for every later frame: the box (float xywh, inside the
@@ -164,5 +164,7 @@ def make_tracker(name: str, checkpoint: str | Path | None = None, seed: int = 0,
     col = str(color).lower()
     if col not in COLORS:
         raise MetaRTTError(f"color {color!r}: expected one of {', '.join(COLORS)}")
+    if dev is not None:
+        dev = parse_device(dev)  # "cpu", "cuda:0", torch.device: checked here, with a clear error
     tracker = spec.build(checkpoint=checkpoint, seed=seed, dev=dev, **kw)
     return BGRFrames(tracker) if col == "bgr" else tracker

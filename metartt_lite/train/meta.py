@@ -521,8 +521,15 @@ def _run(args: argparse.Namespace) -> int:
     owned = dist.is_available() and not dist.is_initialized()  # a group made here is destroyed here
     dev = init_distributed(default_device(getattr(args, "device", None)))
     try:
+        if args.init_from == "pretrained" and not PRETRAINED.exists():  # never a silent from-scratch run
+            raise MetaRTTError(f"--init-from pretrained: the shipped pretrain checkpoint {PRETRAINED} is missing; "
+                               f"run 'python -m metartt_lite pretrain', or pass --init-from scratch or a path")
+        init = {"pretrained": PRETRAINED, "scratch": None}.get(args.init_from, args.init_from)
+        if init is not None and not Path(init).exists():
+            raise MetaRTTError(f"--init-from checkpoint {init} does not exist")
+        if init is not None and not Path(init).is_file():
+            raise MetaRTTError(f"--init-from checkpoint {init} is not a file")
         seqs = load_split(data_root(args.data), split=args.split, names=args.sequences)
-        init = {"pretrained": PRETRAINED if PRETRAINED.exists() else None, "scratch": None}.get(args.init_from, args.init_from)
         path = meta_train(seqs, Path(args.out), config_from_args(args), init_from=init, resume=args.resume, dev=dev,
                           command="python -m metartt_lite " + " ".join(sys.argv[1:]))
         if _world()[0] == 0:

@@ -326,7 +326,10 @@ def config_from_args(args: argparse.Namespace) -> PruneConfig:
 def _run(args: argparse.Namespace) -> int:
     cfg = config_from_args(args)
     ckpt = args.checkpoint
-    if args.no_meta and ckpt is None and PRETRAINED.exists():
+    if args.no_meta and ckpt is None:
+        if not PRETRAINED.exists():  # never a silent random-weights run
+            raise MetaRTTError(f"--no-meta prunes the pretrained net, but the shipped pretrain checkpoint "
+                               f"{PRETRAINED} is missing; run 'python -m metartt_lite pretrain' or pass --checkpoint")
         ckpt = PRETRAINED
     seqs = load_split(data_root(args.data), split=args.split, names=args.sequences)
     path = prune_train(seqs, Path(args.out), ckpt, cfg, resume=args.resume,
