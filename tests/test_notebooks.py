@@ -200,6 +200,8 @@ def test_unit_circle_figures_normalise():
     groups = {"pos": torch.randn(5, 2, generator=g) * 7, "hard": torch.randn(3, 2, generator=g)}
     fig = W.unit_circle_figure(groups)
     assert len(fig.data) == 3                                  # the circle + 2 groups
+    line = fig.layout.shapes[0]                                # the decision line f1 = f0
+    assert (line.x0, line.y0, line.x1, line.y1) == (-1.4, -1.4, 1.4, 1.4)
     for i, tr in enumerate(fig.data[1:]):
         np.testing.assert_allclose(np.hypot(tr.x, tr.y), 1.0 + 0.04 * (i + 1), rtol=1e-6)
     fig = W.unit_circle_grid({"a": groups, "b": groups})
@@ -277,6 +279,33 @@ def test_upload_widget_runs_its_callback(video):
     assert "x,y,w,h" in ui.last["error"]
 
 
+
+def test_upload_widget_box_drawn_on_the_first_frame(video):
+    """The uploaded video's first frame goes into the box-drawing widget; a box drawn there becomes the
+    target text (jupyter-bbox-widget; without it the box is typed)."""
+    pytest.importorskip("jupyter_bbox_widget")
+    import base64
+    import datetime
+    import cv2
+    ui = W.upload_widget(tracker="csrt")
+    assert ui.picker is not None and ui.picker.image == ""
+    data = W.encode_video(video.frames)
+    ui.upload.value = ({"name": "clip.avi", "type": "video/x-msvideo", "size": len(data),
+                        "last_modified": datetime.datetime.now(datetime.timezone.utc), "content": memoryview(data)},)
+    head, b64 = ui.picker.image.split(",", 1)
+    assert head == "data:image/png;base64"
+    img = cv2.cvtColor(cv2.imdecode(np.frombuffer(base64.b64decode(b64), np.uint8), cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
+    np.testing.assert_array_equal(img, W.first_frame(data, "clip.avi"))
+    assert np.abs(img.astype(int) - video.frames[0]).mean() < 8        # MJPG's loss, not another frame
+    x, y, w, h = video.groundtruth[0]
+    ui.picker.bboxes = [{"x": float(x), "y": float(y), "width": float(w), "height": float(h), "label": "target"}]
+    assert ui.box_text.value == f"{x:.0f},{y:.0f},{w:.0f},{h:.0f}"
+    ui.tracker.value = "csrt"
+    ui.run()
+    assert ui.last["result"]["boxes"].shape == (len(video), 4)
+    assert W.bbox_text([]) == ""
+
+
 def test_sequence_view_feeds_run_sequence(video):
     from metartt_lite.evaluation import run_sequence
     from metartt_lite.registry import make_tracker
@@ -303,6 +332,8 @@ MIN_IMG_HEIGHT = 40       # px; a "one-frame sliver" is thinner than any figure 
 _IMG_STATS_JS = """async (root) => {
   const out = [];
   for (const img of Array.from(root.querySelectorAll('img'))) {
+    if (!img.getAttribute('src')) continue;   // not a picture (e.g. a placeholder of plotly's)
+    img.loading = 'eager';      // JupyterLab may lazy-load images far off screen
     try { await img.decode(); } catch (e) {}
     const w = img.naturalWidth, h = img.naturalHeight;
     let v = 0;
@@ -316,7 +347,7 @@ _IMG_STATS_JS = """async (root) => {
     }
     let hsh = 0; const src = img.src || '';
     for (let i = 0; i < src.length; i += 7) hsh = (hsh * 31 + src.charCodeAt(i)) | 0;
-    out.push({w: w, h: h, variance: v, key: src.length + ':' + hsh});
+    out.push({w: w, h: h, variance: v, key: src.length + ':' + hsh, src: src.slice(0, 60)});
   }
   return out;
 }"""
@@ -443,7 +474,7 @@ def _wait_images_change(loc, before: list[dict], timeout_s: float = 60.0, n_min:
 
 def _assert_not_blank(stats: list[dict], where: str) -> None:
     for i, s in enumerate(stats):
-        assert s["h"] >= MIN_IMG_HEIGHT and s["w"] >= MIN_IMG_HEIGHT, f"{where}: image {i} is {s['w']}x{s['h']} px"
+        assert s["h"] >= MIN_IMG_HEIGHT and s["w"] >= MIN_IMG_HEIGHT, f"{where}: image {i} is {s['w']}x{s['h']} px ({s['src']})"
         assert s["variance"] > BLANK_VARIANCE, f"{where}: image {i} is blank (pixel variance {s['variance']:.1f})"
 
 
@@ -456,7 +487,7 @@ def _move_slider(cell, index: int = 0, key: str = "ArrowRight", times: int = 1) 
 
 
 def _plotly_title(cell) -> str:
-    return cell.locator(".jp-OutputArea .js-plotly-plot .gtitle").first.inner_text()
+    return cell.locator(".jp-OutputArea .js-plotly-plot .gtitle").first.text_content()   # SVG text
 
 
 def _wait_plotly_change(cell, before: str, timeout_s: float = 60.0) -> str:
@@ -489,7 +520,7 @@ def _drive_01(page, tmp):
     _move_slider(cell, 1)                       # seed slider: a second redraw
     after2 = _wait_images_change(out, after, n_min=2)
     _assert_not_blank(after2, "01 episode widget after the seed slider moved")
-    return "episode slider 0→1, then seed slider 0→1 (matplotlib overview + patch grid in an Output)"
+    return "episode slider one step, then seed slider one step (matplotlib overview + patch grid in an Output)"
 
 
 def _drive_02(page, tmp):
@@ -599,7 +630,8 @@ def test_notebook_in_chromium(lab, name, tmp_path):
     page = lab.browser.new_page(viewport={"width": 1400, "height": 1000})
     page.set_default_timeout(60_000)
     try:
-        page.goto(f"http://127.0.0.1:{lab.port}/lab/tree/notebooks/{name}.ipynb?token={lab.token}")
+        # a workspace of its own: JupyterLab must not reopen (and start a kernel for) the previous notebook
+        page.goto(f"http://127.0.0.1:{lab.port}/lab/workspaces/nb-{name}/tree/notebooks/{name}.ipynb?token={lab.token}")
         page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=120_000)
         try:  # "Select Kernel" dialog on first open
             page.locator(".jp-Dialog .jp-mod-accept").click(timeout=5_000)
