@@ -740,6 +740,7 @@ def upload_widget(tracker: str = "metartt", trackers: Sequence[str] = ("metartt"
         import base64
         draw.bboxes = []
         draw.image = "data:image/png;base64," + base64.b64encode(_png(frame)).decode()
+        draw.layout.display = None
 
     up.observe(on_upload, names="value")
     ui = W.VBox([W.HBox([up, box]), W.HBox([which, go_btn]), hint] + ([draw] if draw is not None else []) + [out])
@@ -789,6 +790,7 @@ def _bbox_picker(box_text: Any):
     except ImportError:
         return None
     picker = BBoxWidget(classes=["target"], hide_buttons=True)
+    picker.layout.display = "none"            # shown once a video's first frame is in it
 
     def on_boxes(change: Any) -> None:
         t = bbox_text(change["new"])

@@ -288,10 +288,11 @@ def test_upload_widget_box_drawn_on_the_first_frame(video):
     import datetime
     import cv2
     ui = W.upload_widget(tracker="csrt")
-    assert ui.picker is not None and ui.picker.image == ""
+    assert ui.picker is not None and ui.picker.image == "" and ui.picker.layout.display == "none"
     data = W.encode_video(video.frames)
     ui.upload.value = ({"name": "clip.avi", "type": "video/x-msvideo", "size": len(data),
                         "last_modified": datetime.datetime.now(datetime.timezone.utc), "content": memoryview(data)},)
+    assert ui.picker.layout.display is None                  # shown once it holds the first frame
     head, b64 = ui.picker.image.split(",", 1)
     assert head == "data:image/png;base64"
     img = cv2.cvtColor(cv2.imdecode(np.frombuffer(base64.b64decode(b64), np.uint8), cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
@@ -333,6 +334,7 @@ _IMG_STATS_JS = """async (root) => {
   const out = [];
   for (const img of Array.from(root.querySelectorAll('img'))) {
     if (!img.getAttribute('src')) continue;   // not a picture (e.g. a placeholder of plotly's)
+    if (img.getClientRects().length === 0) continue;   // not rendered (display: none): nothing to see
     img.loading = 'eager';      // JupyterLab may lazy-load images far off screen
     try { await img.decode(); } catch (e) {}
     const w = img.naturalWidth, h = img.naturalHeight;
@@ -579,7 +581,11 @@ def _drive_06(page, tmp):
     clip = tmp / "clip.avi"
     clip.write_bytes(W.encode_video(v.frames))
     up = _cell(page, "upload = W.upload_widget")
-    up.locator("input[type=file]").set_input_files(str(clip))
+    with page.expect_file_chooser() as chooser:       # the FileUpload button opens the system's file dialog
+        up.locator(".widget-upload").first.click()
+    chooser.value.set_files(str(clip))
+    picker = up.locator("img").first                   # the first frame appears in the box-drawing widget
+    picker.wait_for(state="visible", timeout=30_000)
     x, y, w, h = v.groundtruth[0]
     up.locator(".widget-text input").first.fill(f"{x:.0f},{y:.0f},{w:.0f},{h:.0f}")
     up.locator(".widget-text input").first.press("Enter")
