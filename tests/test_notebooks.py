@@ -586,9 +586,23 @@ def _drive_06(page, tmp):
     chooser.value.set_files(str(clip))
     picker = up.locator("img").first                   # the first frame appears in the box-drawing widget
     picker.wait_for(state="visible", timeout=30_000)
+    # draw the target's box on the first frame with the mouse; the text field must follow
     x, y, w, h = v.groundtruth[0]
-    up.locator(".widget-text input").first.fill(f"{x:.0f},{y:.0f},{w:.0f},{h:.0f}")
-    up.locator(".widget-text input").first.press("Enter")
+    picker.scroll_into_view_if_needed()
+    page.wait_for_timeout(300)
+    bb = picker.bounding_box()
+    k = bb["width"] / v.frames[0].shape[1]                  # displayed px per image px
+    page.mouse.move(bb["x"] + x * k, bb["y"] + y * k)
+    page.mouse.down()
+    page.mouse.move(bb["x"] + (x + w / 2) * k, bb["y"] + (y + h / 2) * k, steps=5)
+    page.mouse.move(bb["x"] + (x + w) * k, bb["y"] + (y + h) * k, steps=5)
+    page.mouse.up()
+    text = up.locator(".widget-text input").first
+    t0 = time.time()
+    while not text.input_value() and time.time() - t0 < 20:
+        time.sleep(0.2)
+    drawn = [float(t) for t in text.input_value().split(",")]
+    np.testing.assert_allclose(drawn, [x, y, w, h], atol=3 + 2 / k)      # the drawn box, in image pixels
     up.locator(".widget-dropdown select").first.select_option("csrt")
     out = up.locator(".jp-Cell-outputArea")
     prev = _img_stats(out)
@@ -598,7 +612,7 @@ def _drive_06(page, tmp):
         page.wait_for_timeout(500)
         prev = _img_stats(out)
         _assert_not_blank(prev, f"06 upload widget after Track #{attempt}")
-    return "Play on the frame player; upload + Track (csrt) twice (ipywidgets Image + matplotlib strip)"
+    return "Play on the frame player; upload, draw the box on frame 0, Track (csrt) twice (ipywidgets Image + matplotlib strip)"
 
 
 def _drive_07(page, tmp):
@@ -639,15 +653,11 @@ def test_notebook_in_chromium(lab, name, tmp_path):
         # a workspace of its own: JupyterLab must not reopen (and start a kernel for) the previous notebook
         page.goto(f"http://127.0.0.1:{lab.port}/lab/workspaces/nb-{name}/tree/notebooks/{name}.ipynb?token={lab.token}")
         page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=120_000)
-        try:  # "Select Kernel" dialog on first open
-            page.locator(".jp-Dialog .jp-mod-accept").click(timeout=5_000)
-        except Exception:
-            pass
-        try:
-            page.wait_for_selector(".jp-Notebook-ExecutionIndicator[data-status='idle']", timeout=60_000,
-                                   state="attached")
-        except Exception:
-            pass
+        # either a "Select Kernel" dialog (accept it) or the kernel comes up idle by itself
+        page.wait_for_selector(".jp-Dialog .jp-mod-accept, .jp-Notebook-ExecutionIndicator[data-status='idle']",
+                               timeout=90_000, state="attached")
+        if page.locator(".jp-Dialog .jp-mod-accept").count():
+            page.locator(".jp-Dialog .jp-mod-accept").first.click()
         page.locator(".lm-MenuBar-itemLabel", has_text="Run").first.click()
         page.locator(".lm-Menu .lm-Menu-itemLabel", has_text=re.compile(r"^Run All Cells$")).first.click()
         # the last cell's *output* (its source holds the same words) says the whole notebook ran
