@@ -775,10 +775,13 @@ def upload_widget(tracker: str = "metartt", trackers: Sequence[str] = ("metartt"
 
 
 def bbox_text(bboxes: Sequence[Mapping[str, Any]]) -> str:
-    """'x,y,w,h' of the last box drawn in a ``jupyter_bbox_widget.BBoxWidget`` ('' when none)."""
+    """'x,y,w,h' of the last box drawn in a ``jupyter_bbox_widget.BBoxWidget`` ('' when none, or when it
+    has no area yet)."""
     if not bboxes:
         return ""
     b = bboxes[-1]
+    if float(b["width"]) <= 0 or float(b["height"]) <= 0:     # a click, not a box (yet)
+        return ""
     return f"{float(b['x']):.0f},{float(b['y']):.0f},{float(b['width']):.0f},{float(b['height']):.0f}"
 
 

@@ -304,7 +304,7 @@ def test_upload_widget_box_drawn_on_the_first_frame(video):
     ui.tracker.value = "csrt"
     ui.run()
     assert ui.last["result"]["boxes"].shape == (len(video), 4)
-    assert W.bbox_text([]) == ""
+    assert W.bbox_text([]) == "" and W.bbox_text([{"x": 5, "y": 6, "width": 0, "height": 0, "label": "target"}]) == ""
 
 
 def test_sequence_view_feeds_run_sequence(video):
@@ -599,9 +599,11 @@ def _drive_06(page, tmp):
     page.mouse.up()
     text = up.locator(".widget-text input").first
     t0 = time.time()
-    while not text.input_value() and time.time() - t0 < 20:
-        time.sleep(0.2)
-    drawn = [float(t) for t in text.input_value().split(",")]
+    while time.time() - t0 < 20:       # the box grows while the kernel catches up with the drag
+        drawn = [float(t) for t in text.input_value().split(",")] if text.input_value() else []
+        if drawn and abs(drawn[2] - w) <= 3 + 2 / k and abs(drawn[3] - h) <= 3 + 2 / k:
+            break
+        time.sleep(0.25)
     np.testing.assert_allclose(drawn, [x, y, w, h], atol=3 + 2 / k)      # the drawn box, in image pixels
     up.locator(".widget-dropdown select").first.select_option("csrt")
     out = up.locator(".jp-Cell-outputArea")
@@ -653,11 +655,11 @@ def test_notebook_in_chromium(lab, name, tmp_path):
         # a workspace of its own: JupyterLab must not reopen (and start a kernel for) the previous notebook
         page.goto(f"http://127.0.0.1:{lab.port}/lab/workspaces/nb-{name}/tree/notebooks/{name}.ipynb?token={lab.token}")
         page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=120_000)
-        # either a "Select Kernel" dialog (accept it) or the kernel comes up idle by itself
-        page.wait_for_selector(".jp-Dialog .jp-mod-accept, .jp-Notebook-ExecutionIndicator[data-status='idle']",
-                               timeout=90_000, state="attached")
-        if page.locator(".jp-Dialog .jp-mod-accept").count():
-            page.locator(".jp-Dialog .jp-mod-accept").first.click()
+        try:  # "Select Kernel" dialog on first open
+            page.locator(".jp-Dialog .jp-mod-accept").click(timeout=5_000)
+        except Exception:
+            pass
+        page.wait_for_selector(".jp-Notebook-ExecutionIndicator[data-status='idle']", timeout=90_000, state="attached")
         page.locator(".lm-MenuBar-itemLabel", has_text="Run").first.click()
         page.locator(".lm-Menu .lm-Menu-itemLabel", has_text=re.compile(r"^Run All Cells$")).first.click()
         # the last cell's *output* (its source holds the same words) says the whole notebook ran
