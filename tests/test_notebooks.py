@@ -17,6 +17,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -52,7 +53,7 @@ def test_notebook_stored_without_outputs(path):
         assert c.get("outputs") == [], f"{path.name}: code cell {i} has outputs"
         assert c.get("execution_count") is None, f"{path.name}: code cell {i} has an execution count"
     text = "\n".join("".join(c["source"]) for c in nb["cells"])
-    assert 'os.environ.get("METARTT_FAST") == "1"' in text
+    assert 'W.setup_notebook(' in text   # FAST (METARTT_FAST=1), seeds, threads, DEV: one package helper
     assert "## Summary" in text and "## Exercises" in text
     assert "import metartt_lite" in text or "from metartt_lite" in text
     for c in code:  # every code cell is valid Python (no stray magics)
@@ -200,6 +201,8 @@ def test_unit_circle_figures_normalise():
     groups = {"pos": torch.randn(5, 2, generator=g) * 7, "hard": torch.randn(3, 2, generator=g)}
     fig = W.unit_circle_figure(groups)
     assert len(fig.data) == 3                                  # the circle + 2 groups
+    line = fig.layout.shapes[0]                                # the decision line f1 = f0
+    assert (line.x0, line.y0, line.x1, line.y1) == (-1.4, -1.4, 1.4, 1.4)
     for i, tr in enumerate(fig.data[1:]):
         np.testing.assert_allclose(np.hypot(tr.x, tr.y), 1.0 + 0.04 * (i + 1), rtol=1e-6)
     fig = W.unit_circle_grid({"a": groups, "b": groups})
@@ -277,6 +280,34 @@ def test_upload_widget_runs_its_callback(video):
     assert "x,y,w,h" in ui.last["error"]
 
 
+
+def test_upload_widget_box_drawn_on_the_first_frame(video):
+    """The uploaded video's first frame goes into the box-drawing widget; a box drawn there becomes the
+    target text (jupyter-bbox-widget; without it the box is typed)."""
+    pytest.importorskip("jupyter_bbox_widget")
+    import base64
+    import datetime
+    import cv2
+    ui = W.upload_widget(tracker="csrt")
+    assert ui.picker is not None and ui.picker.image == "" and ui.picker.layout.display == "none"
+    data = W.encode_video(video.frames)
+    ui.upload.value = ({"name": "clip.avi", "type": "video/x-msvideo", "size": len(data),
+                        "last_modified": datetime.datetime.now(datetime.timezone.utc), "content": memoryview(data)},)
+    assert ui.picker.layout.display is None                  # shown once it holds the first frame
+    head, b64 = ui.picker.image.split(",", 1)
+    assert head == "data:image/png;base64"
+    img = cv2.cvtColor(cv2.imdecode(np.frombuffer(base64.b64decode(b64), np.uint8), cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
+    np.testing.assert_array_equal(img, W.first_frame(data, "clip.avi"))
+    assert np.abs(img.astype(int) - video.frames[0]).mean() < 8        # MJPG's loss, not another frame
+    x, y, w, h = video.groundtruth[0]
+    ui.picker.bboxes = [{"x": float(x), "y": float(y), "width": float(w), "height": float(h), "label": "target"}]
+    assert ui.box_text.value == f"{x:.0f},{y:.0f},{w:.0f},{h:.0f}"
+    ui.tracker.value = "csrt"
+    ui.run()
+    assert ui.last["result"]["boxes"].shape == (len(video), 4)
+    assert W.bbox_text([]) == "" and W.bbox_text([{"x": 5, "y": 6, "width": 0, "height": 0, "label": "target"}]) == ""
+
+
 def test_sequence_view_feeds_run_sequence(video):
     from metartt_lite.evaluation.ope import run_sequence
     from metartt_lite.track.registry import make_tracker
@@ -285,7 +316,44 @@ def test_sequence_view_feeds_run_sequence(video):
 
 
 # ------------------------------------------------------------------------------ (c) real browser
+# Every notebook runs in JupyterLab in headless Chromium, as a learner would: one shared server, one
+# browser, the notebooks one after the other (one kernel at a time, shut down after each). After "Run All
+# Cells" each test drives one widget of its notebook (a slider, a dropdown, Play, Track) and checks that
+# the widget's output changed and that no rendered <img> in the notebook is blank: every image is decoded
+# in the page and must have a pixel variance above BLANK_VARIANCE and a height of at least MIN_IMG_HEIGHT.
+# A screenshot per notebook (after the widget moved) lands in outputs/screenshots/.
 CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync"]
+SCREENSHOTS = REPO / "outputs" / "screenshots"
+BLANK_VARIANCE = 25.0     # gray-level variance (0..255 scale); a white or single-colour PNG has ~0
+MIN_IMG_HEIGHT = 40       # px; a "one-frame sliver" is thinner than any figure the notebooks draw
+
+# the images of an element: natural size and gray-level variance, computed in the page (the PNGs of
+# matplotlib figures are data: URLs, an ipywidgets Image a blob: URL; both are same-origin, so readable)
+_IMG_STATS_JS = """async (root) => {
+  const out = [];
+  for (const img of Array.from(root.querySelectorAll('img'))) {
+    if (!img.getAttribute('src')) continue;   // not a picture (e.g. a placeholder of plotly's)
+    if (img.getClientRects().length === 0) continue;   // not rendered (display: none): nothing to see
+    img.loading = 'eager';      // JupyterLab may lazy-load images far off screen
+    try { await img.decode(); } catch (e) {}
+    const w = img.naturalWidth, h = img.naturalHeight;
+    let v = 0;
+    if (w && h) {
+      const c = document.createElement('canvas'); c.width = w; c.height = h;
+      const ctx = c.getContext('2d'); ctx.drawImage(img, 0, 0);
+      const d = ctx.getImageData(0, 0, w, h).data;
+      let s = 0, s2 = 0, n = 0;
+      for (let i = 0; i < d.length; i += 4) { const g = (d[i] + d[i + 1] + d[i + 2]) / 3; s += g; s2 += g * g; n++; }
+      const m = s / n; v = s2 / n - m * m;
+    }
+    let hsh = 0; const src = img.src || '';
+    for (let i = 0; i < src.length; i += 7) hsh = (hsh * 31 + src.charCodeAt(i)) | 0;
+    out.push({w: w, h: h, variance: v, key: src.length + ':' + hsh, src: src.slice(0, 60)});
+  }
+  return out;
+}"""
 
 
 def _free_port() -> int:
@@ -306,86 +374,326 @@ def _wait_port(port: int, proc: subprocess.Popen, timeout: float) -> None:
     raise TimeoutError(f"jupyter lab did not listen on port {port} within {timeout:.0f} s")
 
 
-@pytest.mark.slow
-def test_notebook_02_renders_slider_and_plotly_in_chromium(tmp_path):
-    if not CHROMIUM.exists():
-        pytest.skip("/usr/bin/chromium is missing (apt-get install -y chromium)")
-    try:
+class Lab:
+    """One JupyterLab server and one headless Chromium, shared by the per-notebook browser tests."""
+
+    def __init__(self, tmp: Path):
         from playwright.sync_api import sync_playwright
+        self.tmp = tmp
+        settings = tmp / "lab-settings"
+        # settings for this run only: no autosave (running a notebook must never write outputs into the
+        # repository's copy), every cell rendered (no windowing), no news, a throw-away workspace
+        for ext, name, text in [("docmanager-extension", "plugin", '{"autosave": false}'),
+                                ("notebook-extension", "tracker", '{"windowingMode": "none"}'),
+                                ("apputils-extension", "notification", '{"fetchNews": "false", "checkForUpdates": false}')]:
+            (settings / "@jupyterlab" / ext).mkdir(parents=True, exist_ok=True)
+            (settings / "@jupyterlab" / ext / f"{name}.jupyterlab-settings").write_text(text)
+        # the kernels import this working tree's package (whatever else is installed), in fast mode
+        pythonpath = os.pathsep.join([str(REPO)] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p])
+        env = dict(os.environ, METARTT_FAST="1", PYTHONPATH=pythonpath, JUPYTERLAB_SETTINGS_DIR=str(settings),
+                   JUPYTERLAB_WORKSPACES_DIR=str(tmp / "workspaces"), JUPYTER_RUNTIME_DIR=str(tmp / "runtime"))
+        self.port, self.token = _free_port(), secrets.token_hex(16)
+        self.log = open(tmp / "jupyterlab.log", "w")
+        self.checkpoints = REPO / "notebooks" / ".ipynb_checkpoints"   # JupyterLab makes it on open
+        self.had_checkpoints = self.checkpoints.exists()
+        self.proc = subprocess.Popen([sys.executable, "-m", "jupyter", "lab", "--no-browser", f"--port={self.port}",
+                                      f"--ServerApp.token={self.token}", "--ServerApp.ip=127.0.0.1", "--allow-root",
+                                      f"--ServerApp.root_dir={REPO}"], env=env, stdout=self.log, stderr=subprocess.STDOUT)
+        self.pw = self.browser = None
+        try:
+            _wait_port(self.port, self.proc, timeout=120)
+            self.pw = sync_playwright().start()
+            # (Playwright's launch gives Chromium a fresh temporary --user-data-dir of its own)
+            self.browser = self.pw.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
+        except BaseException:
+            self.close()
+            raise
+
+    def api(self, method: str, path: str) -> Any:
+        import urllib.request
+        req = urllib.request.Request(f"http://127.0.0.1:{self.port}{path}?token={self.token}", method=method)
+        with urllib.request.urlopen(req, timeout=30) as r:
+            body = r.read()
+        return json.loads(body) if body else None
+
+    def shutdown_kernels(self) -> None:
+        for k in self.api("GET", "/api/kernels"):
+            self.api("DELETE", f"/api/kernels/{k['id']}")
+
+    def close(self) -> None:
+        try:
+            if self.browser is not None:
+                self.browser.close()
+            if self.pw is not None:
+                self.pw.stop()
+        finally:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout=10)
+            self.log.close()
+            if not self.had_checkpoints:
+                shutil.rmtree(self.checkpoints, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory):
+    if not CHROMIUM.exists():
+        pytest.skip("/usr/bin/chromium is missing (apt-get install -y chromium; scripts/install.sh does it as root)")
+    try:
+        import playwright.sync_api  # noqa: F401
     except ImportError:
         pytest.skip("playwright is not installed (pip install playwright; never 'playwright install')")
-    nb_path = REPO / "notebooks" / "02_inner_loop.ipynb"
-    before = nb_path.read_bytes()
-    checkpoints = REPO / "notebooks" / ".ipynb_checkpoints"   # JupyterLab makes it on open; removed after if new
-    had_checkpoints = checkpoints.exists()
-    # JupyterLab settings for this run only: no autosave (running the notebook must never write outputs
-    # into the repository's copy), every cell rendered (no windowing), a throw-away workspace.
-    settings = tmp_path / "lab-settings"
-    (settings / "@jupyterlab" / "docmanager-extension").mkdir(parents=True)
-    (settings / "@jupyterlab" / "docmanager-extension" / "plugin.jupyterlab-settings").write_text('{"autosave": false}')
-    (settings / "@jupyterlab" / "notebook-extension").mkdir(parents=True)
-    (settings / "@jupyterlab" / "notebook-extension" / "tracker.jupyterlab-settings").write_text('{"windowingMode": "none"}')
-    (settings / "@jupyterlab" / "apputils-extension").mkdir(parents=True)
-    (settings / "@jupyterlab" / "apputils-extension" / "notification.jupyterlab-settings").write_text(
-        '{"fetchNews": "false", "checkForUpdates": false}')
-    env = dict(os.environ, METARTT_FAST="1", JUPYTERLAB_SETTINGS_DIR=str(settings),
-               JUPYTERLAB_WORKSPACES_DIR=str(tmp_path / "workspaces"), JUPYTER_RUNTIME_DIR=str(tmp_path / "runtime"))
-    port, token = _free_port(), secrets.token_hex(16)
-    log = open(tmp_path / "jupyterlab.log", "w")
-    proc = subprocess.Popen([sys.executable, "-m", "jupyter", "lab", "--no-browser", f"--port={port}",
-                             f"--ServerApp.token={token}", "--ServerApp.ip=127.0.0.1", "--allow-root",
-                             f"--ServerApp.root_dir={REPO}"], env=env, stdout=log, stderr=subprocess.STDOUT)
-    shot = tmp_path / "02_inner_loop.png"
-    try:
-        _wait_port(port, proc, timeout=120)
-        with sync_playwright() as pw:
-            browser = pw.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=[
-                "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                "--disable-sync", "--no-first-run"])
-            try:
-                page = browser.new_page(viewport={"width": 1400, "height": 1000})
-                page.set_default_timeout(60_000)
-                page.goto(f"http://127.0.0.1:{port}/lab/tree/notebooks/02_inner_loop.ipynb?token={token}")
-                page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=120_000)
-                try:  # "Select Kernel" dialog on first open
-                    page.locator(".jp-Dialog .jp-mod-accept").click(timeout=20_000)
-                except Exception:
-                    pass
-                try:  # the kernel is up (cells run all the same once it is, but the picture is calmer)
-                    page.wait_for_selector(".jp-Notebook-ExecutionIndicator[data-status='idle']", timeout=60_000,
-                                           state="attached")
-                except Exception:
-                    pass
-                page.locator(".lm-MenuBar-itemLabel", has_text="Run").first.click()
-                page.locator(".lm-Menu .lm-Menu-itemLabel", has_text=re.compile(r"^Run All Cells$")).first.click()
-                # the last cell's *output* (its source holds the same words) says the whole notebook ran
-                page.locator(".jp-OutputArea-output", has_text="notebook ran in").first.wait_for(timeout=300_000)
-                slider = page.locator(".widget-slider").first
-                slider.wait_for(state="attached", timeout=30_000)
-                slider.scroll_into_view_if_needed()
-                plot = page.locator(".jp-OutputArea .js-plotly-plot").first
-                plot.wait_for(state="visible", timeout=60_000)
-                assert slider.is_visible() and plot.is_visible()
-                assert page.locator(".js-plotly-plot .main-svg").count() > 0     # plotly drew its SVG
-                errors = page.locator(".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.stderr']",
-                                      has_text="Error")
-                assert errors.count() == 0, errors.first.inner_text()
-                page.wait_for_timeout(1500)   # let plotly finish its transition before the picture
-                page.screenshot(path=str(shot))
-            finally:
-                browser.close()
-    finally:
-        proc.terminate()
+    lab = Lab(tmp_path_factory.mktemp("lab"))
+    yield lab
+    lab.close()
+
+
+def _cell(page, source_snippet: str):
+    """The code cell whose source contains ``source_snippet``."""
+    cells = page.locator(".jp-CodeCell").filter(has=page.locator(".jp-InputArea", has_text=source_snippet))
+    assert cells.count() == 1, f"{cells.count()} cells contain {source_snippet!r}"
+    return cells.first
+
+
+def _img_stats(loc) -> list[dict]:
+    return loc.evaluate(_IMG_STATS_JS)
+
+
+def _wait_images_change(loc, before: list[dict], timeout_s: float = 60.0, n_min: int = 1) -> list[dict]:
+    """Poll until the set of images under ``loc`` differs from ``before`` and has at least ``n_min``."""
+    t0 = time.time()
+    keys0 = [b["key"] for b in before]
+    while time.time() - t0 < timeout_s:
+        now = _img_stats(loc)
+        if len(now) >= n_min and [b["key"] for b in now] != keys0:
+            time.sleep(0.3)   # an Output may still be filling in; read once more
+            return _img_stats(loc)
+        time.sleep(0.25)
+    raise AssertionError(f"the widget's images did not change within {timeout_s:.0f} s")
+
+
+def _assert_not_blank(stats: list[dict], where: str) -> None:
+    for i, s in enumerate(stats):
+        assert s["h"] >= MIN_IMG_HEIGHT and s["w"] >= MIN_IMG_HEIGHT, f"{where}: image {i} is {s['w']}x{s['h']} px ({s['src']})"
+        assert s["variance"] > BLANK_VARIANCE, f"{where}: image {i} is blank (pixel variance {s['variance']:.1f})"
+
+
+def _move_slider(cell, index: int = 0, key: str = "ArrowRight", times: int = 1) -> None:
+    handle = cell.locator(".widget-slider .noUi-handle").nth(index)
+    handle.scroll_into_view_if_needed()
+    handle.focus()
+    for _ in range(times):
+        handle.press(key)
+
+
+def _plotly_title(cell) -> str:
+    return cell.locator(".jp-OutputArea .js-plotly-plot .gtitle").first.text_content()   # SVG text
+
+
+def _wait_plotly_change(cell, before: str, timeout_s: float = 60.0) -> str:
+    t0 = time.time()
+    while time.time() - t0 < timeout_s:
         try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=10)
-        log.close()
-        if not had_checkpoints:
-            shutil.rmtree(checkpoints, ignore_errors=True)
-    assert shot.stat().st_size > 10_000
-    out = REPO / "outputs" / "screenshots"
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "02_inner_loop.png").write_bytes(shot.read_bytes())
-    assert nb_path.read_bytes() == before, "running the notebook in JupyterLab modified the stored notebook"
+            now = _plotly_title(cell)
+        except Exception:
+            now = before
+        if now != before:
+            plot = cell.locator(".jp-OutputArea .js-plotly-plot").first
+            assert plot.locator(".scatterlayer .trace, .heatmaplayer .hm, .imagelayer image").count() > 0, \
+                "the plotly figure has no trace"
+            assert plot.bounding_box()["height"] > 150
+            return now
+        time.sleep(0.25)
+    raise AssertionError(f"the plotly figure did not change within {timeout_s:.0f} s (title {before!r})")
+
+
+# one driver per notebook: moves a widget, checks that its output changed, returns what it did
+def _drive_01(page, tmp):
+    cell = _cell(page, "episode_widget = W.episode_widget")
+    out = cell.locator(".jp-Cell-outputArea")
+    before = _img_stats(out)
+    assert len(before) == 2, f"episode widget shows {len(before)} images before the move"
+    _assert_not_blank(before, "01 episode widget, first view")
+    _move_slider(cell, 0)
+    after = _wait_images_change(out, before, n_min=2)
+    _assert_not_blank(after, "01 episode widget after the episode slider moved")
+    _move_slider(cell, 1)                       # seed slider: a second redraw
+    after2 = _wait_images_change(out, after, n_min=2)
+    _assert_not_blank(after2, "01 episode widget after the seed slider moved")
+    return "episode slider one step, then seed slider one step (matplotlib overview + patch grid in an Output)"
+
+
+def _drive_02(page, tmp):
+    cell = _cell(page, "lr_widget = W.learning_rate_widget")
+    before = _plotly_title(cell)
+    cell.locator(".widget-dropdown select").first.select_option(label="A_on (online, Eq. 3)")
+    after = _wait_plotly_change(cell, before)
+    assert "A_on" in after, after
+    _move_slider(cell, 0)
+    _wait_plotly_change(cell, after)
+    return "phase dropdown A_init→A_on, then step slider 1→2 (plotly)"
+
+
+def _drive_03(page, tmp):
+    cell = _cell(page, "triplet = W.triplet_widget")
+    before = _plotly_title(cell)
+    _move_slider(cell, 0)                       # γ 0.5 → 0.75: trains a head
+    after = _wait_plotly_change(cell, before, timeout_s=90)
+    assert "γ=0.75" in after, after
+    return "γ slider 0.5→0.75 (trains a head; plotly unit circle)"
+
+
+def _drive_04(page, tmp):
+    cell = _cell(page, "fd_widget = W.figure_widget")
+    out = cell.locator(".jp-Cell-outputArea")
+    before = _img_stats(out)
+    assert len(before) == 1
+    _assert_not_blank(before, "04 ε widget, first view")
+    _move_slider(cell, 0, times=2)
+    after = _wait_images_change(out, before)
+    _assert_not_blank(after, "04 ε widget after the slider moved")
+    return "finite-difference ε slider, two steps (matplotlib in an Output)"
+
+
+def _drive_05(page, tmp):
+    cell = _cell(page, "mask_widget = W.mask_threshold_widget")
+    before = _plotly_title(cell)
+    _move_slider(cell, 0, times=2)
+    _wait_plotly_change(cell, before)
+    return "τ slider two steps up (plotly)"
+
+
+def _drive_06(page, tmp):
+    cell = _cell(page, "player = W.tracking_player")
+    out = cell.locator(".jp-Cell-outputArea")
+    before = _img_stats(out)
+    assert len(before) == 1
+    _assert_not_blank(before, "06 player, frame 0")
+    cell.locator(".widget-play button").first.click()     # ▶
+    after = _wait_images_change(out, before, timeout_s=30)
+    _assert_not_blank(after, "06 player after Play")
+    cell.locator(".widget-play button").nth(1).click()    # pause
+    # Track an uploaded video twice (the strip used to be blank the first time, a sliver the second)
+    from metartt_lite.data.samples import make_sample
+    v = make_sample("translation", seed=3, n_frames=12, size=(200, 150))
+    clip = tmp / "clip.avi"
+    clip.write_bytes(W.encode_video(v.frames))
+    up = _cell(page, "upload = W.upload_widget")
+    with page.expect_file_chooser() as chooser:       # the FileUpload button opens the system's file dialog
+        up.locator(".widget-upload").first.click()
+    chooser.value.set_files(str(clip))
+    picker = up.locator("img").first                   # the first frame appears in the box-drawing widget
+    picker.wait_for(state="visible", timeout=30_000)
+    # draw the target's box on the first frame with the mouse; the text field must follow
+    x, y, w, h = v.groundtruth[0]
+    picker.scroll_into_view_if_needed()
+    page.wait_for_timeout(300)
+    bb = picker.bounding_box()
+    k = bb["width"] / v.frames[0].shape[1]                  # displayed px per image px
+    page.mouse.move(bb["x"] + x * k, bb["y"] + y * k)
+    page.mouse.down()
+    page.mouse.move(bb["x"] + (x + w / 2) * k, bb["y"] + (y + h / 2) * k, steps=5)
+    page.mouse.move(bb["x"] + (x + w) * k, bb["y"] + (y + h) * k, steps=5)
+    page.mouse.up()
+    text = up.locator(".widget-text input").first
+    t0 = time.time()
+    while time.time() - t0 < 20:       # the box grows while the kernel catches up with the drag
+        drawn = [float(t) for t in text.input_value().split(",")] if text.input_value() else []
+        if drawn and abs(drawn[2] - w) <= 3 + 2 / k and abs(drawn[3] - h) <= 3 + 2 / k:
+            break
+        time.sleep(0.25)
+    np.testing.assert_allclose(drawn, [x, y, w, h], atol=3 + 2 / k)      # the drawn box, in image pixels
+    up.locator(".widget-dropdown select").first.select_option("csrt")
+    out = up.locator(".jp-Cell-outputArea")
+    prev = _img_stats(out)
+    for attempt in (1, 2):
+        up.locator("button", has_text="Track").click()
+        prev = _wait_images_change(out, prev, timeout_s=60, n_min=2)
+        page.wait_for_timeout(500)
+        prev = _img_stats(out)
+        _assert_not_blank(prev, f"06 upload widget after Track #{attempt}")
+    return "Play on the frame player; upload, draw the box on frame 0, Track (csrt) twice (ipywidgets Image + matplotlib strip)"
+
+
+def _drive_07(page, tmp):
+    cell = _cell(page, "boot_widget = W.figure_widget")
+    out = cell.locator(".jp-Cell-outputArea")
+    before = _img_stats(out)
+    assert len(before) == 1
+    _assert_not_blank(before, "07 bootstrap widget, first view")
+    _move_slider(cell, 0)
+    after = _wait_images_change(out, before)
+    _assert_not_blank(after, "07 bootstrap widget after the slider moved")
+    return "sequences-k slider one step (matplotlib in an Output)"
+
+
+WIDGET_CELL = {"01_episodes": "episode_widget = W.episode_widget", "02_inner_loop": "lr_widget = W.learning_rate_widget",
+               "03_triplet_loss": "triplet = W.triplet_widget", "04_meta_gradients": "fd_widget = W.figure_widget",
+               "05_pruning_masks": "mask_widget = W.mask_threshold_widget", "06_tracking": "player = W.tracking_player",
+               "07_evaluation": "boot_widget = W.figure_widget"}
+DRIVERS = {"01_episodes": _drive_01, "02_inner_loop": _drive_02, "03_triplet_loss": _drive_03,
+           "04_meta_gradients": _drive_04, "05_pruning_masks": _drive_05, "06_tracking": _drive_06,
+           "07_evaluation": _drive_07}
+
+
+def test_every_notebook_has_a_browser_driver():
+    assert sorted(DRIVERS) == EXPECTED
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", EXPECTED)
+def test_notebook_in_chromium(lab, name, tmp_path):
+    """Run All Cells in JupyterLab, drive one widget, no blank image, no error output; a screenshot."""
+    nb_path = REPO / "notebooks" / f"{name}.ipynb"
+    before_bytes = nb_path.read_bytes()
+    t0 = time.time()
+    page = lab.browser.new_page(viewport={"width": 1400, "height": 1000})
+    page.set_default_timeout(60_000)
+    try:
+        # a workspace of its own: JupyterLab must not reopen (and start a kernel for) the previous notebook
+        page.goto(f"http://127.0.0.1:{lab.port}/lab/workspaces/nb-{name}/tree/notebooks/{name}.ipynb?token={lab.token}")
+        page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=120_000)
+        try:  # "Select Kernel" dialog on first open
+            page.locator(".jp-Dialog .jp-mod-accept").click(timeout=5_000)
+        except Exception:
+            pass
+        page.wait_for_selector(".jp-Notebook-ExecutionIndicator[data-status='idle']", timeout=90_000, state="attached")
+        page.locator(".lm-MenuBar-itemLabel", has_text="Run").first.click()
+        page.locator(".lm-Menu .lm-Menu-itemLabel", has_text=re.compile(r"^Run All Cells$")).first.click()
+        # the last cell's *output* (its source holds the same words) says the whole notebook ran
+        page.locator(".jp-OutputArea-output", has_text="notebook ran in").first.wait_for(timeout=180_000)
+        t_run = time.time() - t0
+        errors = page.locator(".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.stderr']",
+                              has_text=re.compile("Error|Traceback"))
+        assert errors.count() == 0, errors.first.inner_text()
+        assert page.locator(".jp-OutputArea-output.jp-OutputArea-executeResult, .jp-OutputArea-output")\
+            .filter(has_text="Traceback").count() == 0
+        _assert_not_blank(_img_stats(page.locator(".jp-Notebook")), f"{name} after Run All")
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        widget_cell = _cell(page, WIDGET_CELL[name])
+        widget_cell.scroll_into_view_if_needed()
+        widget_cell.screenshot(path=str(SCREENSHOTS / f"{name}_widget_before.png"))
+        did = DRIVERS[name](page, tmp_path)
+        page.wait_for_timeout(500)
+        widget_cell.screenshot(path=str(SCREENSHOTS / f"{name}_widget_after.png"))
+        _assert_not_blank(_img_stats(page.locator(".jp-Notebook")), f"{name} after driving its widget")
+        assert errors.count() == 0, errors.first.inner_text()
+        page.wait_for_timeout(800)   # let plotly finish its transition before the picture
+        shot = SCREENSHOTS / f"{name}.png"
+        page.screenshot(path=str(shot), full_page=False)
+        assert shot.stat().st_size > 10_000
+        print(f"\n{name}: ran all cells in {t_run:.0f} s; widget: {did}; total {time.time() - t0:.0f} s; {shot}")
+    except BaseException:
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        try:   # what the page showed when it failed, for the CI log's reader
+            page.screenshot(path=str(SCREENSHOTS / f"{name}_FAILED.png"), full_page=True)
+        except Exception:
+            pass
+        raise
+    finally:
+        page.close()
+        lab.shutdown_kernels()       # one kernel at a time
+    assert nb_path.read_bytes() == before_bytes, "running the notebook in JupyterLab modified the stored notebook"

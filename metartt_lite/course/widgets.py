@@ -25,7 +25,9 @@ notebook extras, lazy on purpose).
 from __future__ import annotations
 
 import math
+import os
 import tempfile
+import time
 from pathlib import Path
 from typing import Any, Callable, Iterator, Mapping, Sequence
 
@@ -42,13 +44,13 @@ from ..track.registry import make_tracker
 from ..core.utils import MetaRTTError
 
 __all__ = [
-    "SequenceView", "as_sequence", "encode_video",
+    "setup_notebook", "SequenceView", "as_sequence", "encode_video",
     "lr_summary", "plot_learning_rates", "learning_rate_figure", "learning_rate_widget",
     "crop_patch", "crop_patches", "episode_grid", "episode_overview", "episode_widget",
     "unit_circle_figure", "unit_circle_grid", "triplet_widget", "figure_widget",
     "channel_mask_figure", "mask_threshold_effect", "plot_mask_threshold", "mask_threshold_widget",
     "TRACKER_COLORS", "draw_boxes", "tracking_strip", "tracking_player", "success_figure",
-    "track_uploaded", "upload_widget",
+    "track_uploaded", "upload_widget", "bbox_text", "first_frame", "figure_png",
 ]
 
 TRACKER_COLORS: dict[str, tuple[int, int, int]] = {
@@ -68,6 +70,27 @@ def _hex(rgb: Sequence[int]) -> str:
 
 
 # ------------------------------------------------------------------------------------------ helpers
+def setup_notebook(name: str, seed: int = 0) -> tuple[bool, torch.device, float]:
+    """The first cell of every notebook: fast mode, seeds, threads, device, feature cache, start time.
+
+    * ``FAST`` is ``METARTT_FAST == "1"`` (small sizes: tests, a first look);
+    * torch and numpy are seeded with ``seed``;
+    * the tensors are small, so intra-op threads buy nothing and, on a busy machine, fight each other:
+      fast mode runs torch on one thread unless ``METARTT_THREADS`` says otherwise;
+    * everything in the notebooks is small enough for a CPU;
+    * trunk features are cached in a fresh temporary folder unless ``METARTT_CACHE`` names one.
+
+    Returns ``(FAST, DEV, T_START)`` and prints what it set."""
+    fast = os.environ.get("METARTT_FAST") == "1"
+    torch.manual_seed(seed)
+    np.random.seed(seed)
+    torch.set_num_threads(int(os.environ.get("METARTT_THREADS") or (1 if fast else torch.get_num_threads())))
+    os.environ["METARTT_CACHE"] = os.environ.get("METARTT_CACHE") or tempfile.mkdtemp(prefix=f"metartt_nb{name}_")
+    print(f"notebook {name}: FAST={fast}  seed={seed}  torch {torch.__version__}  threads={torch.get_num_threads()}  "
+          f"feature cache {os.environ['METARTT_CACHE']}")
+    return fast, torch.device("cpu"), time.time()
+
+
 def as_sequence(video: Any, n_frames: int | None = None) -> SequenceView:
     """A :class:`SequenceView` of a SampleVideo (or anything with ``name``, ``frames`` list/method and
     ``groundtruth``), optionally cut to its first ``n_frames``."""
@@ -102,19 +125,45 @@ def _in_kernel() -> bool:
     return get_ipython() is not None
 
 
+def figure_png(fig: Any, dpi: float | None = None) -> bytes:
+    """A matplotlib figure as PNG bytes (tight bounding box, like the inline backend's rendering)."""
+    import io
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=dpi, bbox_inches="tight", facecolor="white")
+    return buf.getvalue()
+
+
+def _callback_figures():
+    """Context for drawing matplotlib figures inside a widget callback: pyplot's interactive mode off.
+
+    Why: ipykernel (7.x) runs the inline backend's ``post_execute`` hook, ``flush_figures``, after every
+    comm message, on its shell thread, while the widget's callback is still drawing on the main thread.
+    In interactive mode every new pyplot figure marks itself "to draw", so that flush displays the
+    half-built figure and then calls ``plt.close('all')`` under the callback's feet: the Output got a
+    white PNG (notebook 01's patch grid) or a sliver (notebook 06's strip). With interactive mode off,
+    new figures are not queued for the inline backend, the flush has nothing to do, and the callback
+    alone renders (:func:`figure_png`), displays and closes its figures."""
+    import matplotlib.pyplot as plt
+    return plt.ioff()
+
+
 def _show(fig: Any) -> None:
     """Display a plotly or matplotlib figure, or a tuple/list of them (inside the current Output
-    context); a matplotlib figure is closed afterwards so it is not shown again at the end of the cell."""
+    context); a matplotlib figure is rendered to PNG here (:func:`figure_png`) and closed, so it is
+    not shown again at the end of the cell."""
     if isinstance(fig, (list, tuple)):
         for f in fig:
             _show(f)
         return
-    if _in_kernel():
-        from IPython.display import display
-        display(fig)
     if hasattr(fig, "savefig"):
         import matplotlib.pyplot as plt
+        if _in_kernel():
+            from IPython.display import Image, display
+            display(Image(data=figure_png(fig), format="png"))
         plt.close(fig)
+    elif _in_kernel():
+        from IPython.display import display
+        display(fig)
 
 
 def figure_widget(render: Callable[..., Any], controls: Mapping[str, Any], title: str | None = None):
@@ -131,7 +180,8 @@ def figure_widget(render: Callable[..., Any], controls: Mapping[str, Any], title
 
     def refresh(_change: Any = None) -> None:
         kw = {k: c.value for k, c in controls.items()}
-        fig = render(**kw)
+        with _callback_figures():
+            fig = render(**kw)
         box.last.clear()
         box.last.update(kwargs=kw, figure=fig)
         if _in_kernel():
@@ -369,10 +419,11 @@ def episode_overview(frames: Sequence[np.ndarray], gt_boxes: Sequence[np.ndarray
     return fig
 
 
-def episode_widget(show: Callable[[int, int], Any], n_episodes: int = 20, max_seed: int = 9):
-    """Sliders over the episode index and the seed → ``show(episode, seed)`` (a figure) in an Output."""
+def episode_widget(show: Callable[[int, int], Any], n_episodes: int = 20, max_seed: int = 9, episode: int = 0):
+    """Sliders over the episode index (starting at ``episode``) and the seed → ``show(episode, seed)`` (a
+    figure) in an Output."""
     import ipywidgets as W
-    ep = W.IntSlider(value=0, min=0, max=max(n_episodes - 1, 0), description="episode", continuous_update=False)
+    ep = W.IntSlider(value=episode, min=0, max=max(n_episodes - 1, 0), description="episode", continuous_update=False)
     seed = W.IntSlider(value=0, min=0, max=max_seed, description="seed", continuous_update=False)
     return figure_widget(lambda episode, seed: show(episode, seed), {"episode": ep, "seed": seed},
                          title="Simulated tracking episodes")
@@ -381,7 +432,8 @@ def episode_widget(show: Callable[[int, int], Any], n_episodes: int = 20, max_se
 # ------------------------------------------------------------------------------ triplet loss (nb 03)
 def unit_circle_figure(groups: Mapping[str, Any], title: str = "", colors: Mapping[str, str] | None = None):
     """Plotly scatter of 2-D outputs after L2 normalisation (Eq. 6's f/‖f‖): every point lies on the unit
-    circle, so only its *angle* matters for the triplet loss. ``groups``: label → (N, 2) outputs."""
+    circle, so only its *angle* matters for the triplet loss. The dashed diagonal is the decision line
+    f₁ = f₀: points above it are scored as target. ``groups``: label → (N, 2) outputs."""
     import plotly.graph_objects as go
     t = np.linspace(0, 2 * np.pi, 200)
     fig = go.Figure(go.Scatter(x=np.cos(t), y=np.sin(t), mode="lines", line=dict(color="lightgray"),
@@ -395,6 +447,9 @@ def unit_circle_figure(groups: Mapping[str, Any], title: str = "", colors: Mappi
         c = (colors or {}).get(lab, default[i % len(default)])
         fig.add_trace(go.Scatter(x=a[:, 0] * r, y=a[:, 1] * r, mode="markers", name=f"{lab} ({len(a)})",
                                  marker=dict(size=7, color=c, opacity=0.75)))
+    # the decision line f₁ = f₀: above it the output is scored as target
+    fig.add_shape(type="line", x0=-1.4, y0=-1.4, x1=1.4, y1=1.4, line=dict(color="black", dash="dash", width=1))
+    fig.add_annotation(x=-0.95, y=-1.25, text="f₁ = f₀ (above: target)", showarrow=False, font=dict(size=10))
     fig.update_layout(title=title, width=520, height=480, xaxis=dict(range=[-1.4, 1.4], title="f₀/‖f‖ (negative class)"),
                       yaxis=dict(range=[-1.4, 1.4], scaleanchor="x", title="f₁/‖f‖ (target class)"),
                       margin=dict(l=50, r=10, t=50, b=40), legend=dict(x=0.0, y=-0.2, orientation="h"))
@@ -416,6 +471,8 @@ def unit_circle_grid(panels: Mapping[str, Mapping[str, Any]], colors: Mapping[st
             a = a.reshape(-1, 2) / np.clip(np.linalg.norm(a.reshape(-1, 2), axis=1, keepdims=True), 1e-12, None)
             r = 1.0 + 0.06 * (i + 1)
             ax.scatter(a[:, 0] * r, a[:, 1] * r, s=12, alpha=0.7, label=lab, color=(colors or {}).get(lab, default[i % len(default)]))
+        ax.plot([-1.45, 1.45], [-1.45, 1.45], "k--", lw=0.8)      # decision line f₁ = f₀ (above: target)
+        ax.text(-1.4, -1.1, "f₁ = f₀\n(above: target)", fontsize=7)
         ax.set_aspect("equal")
         ax.set_xlim(-1.45, 1.45); ax.set_ylim(-1.45, 1.45)
         ax.set_xticks([]); ax.set_yticks([])
@@ -494,30 +551,32 @@ def mask_threshold_effect(net, x: torch.Tensor, theta: Mapping[str, torch.Tensor
 
 
 def plot_mask_threshold(effect: Mapping[str, Any], tau: float | None = None):
-    """Plotly: pruning rate per layer (left axis) and relative score change / decision flips (right
-    axis) against τ, with the chosen ``tau`` marked."""
+    """Plotly, two panels against τ, one unit each: top, *fractions* (channels removed per layer and on
+    average, target/background decisions flipped); bottom, the mean |Δ target score| in units of the
+    unmasked score's std. The chosen ``tau`` is marked."""
     import plotly.graph_objects as go
     from plotly.subplots import make_subplots
     t = effect["tau"]
-    fig = make_subplots(specs=[[{"secondary_y": True}]])
+    fig = make_subplots(rows=2, cols=1, shared_xaxes=True, vertical_spacing=0.1, row_heights=[0.6, 0.4])
     for l, v in effect["prune_rate"].items():
-        fig.add_trace(go.Scatter(x=t, y=v, mode="lines", name=f"pruned: {l}", line=dict(dash="dot")), secondary_y=False)
+        fig.add_trace(go.Scatter(x=t, y=v, mode="lines", name=f"pruned: {l}", line=dict(dash="dot")), 1, 1)
     fig.add_trace(go.Scatter(x=t, y=effect["mean_prune_rate"], mode="lines+markers", name="pruned: mean",
-                             line=dict(color="black", width=3)), secondary_y=False)
+                             line=dict(color="black", width=3)), 1, 1)
+    fig.add_trace(go.Scatter(x=t, y=effect["flip_rate"], mode="lines+markers", name="decisions flipped",
+                             line=dict(color="#ff7f0e", dash="dash")), 1, 1)
     fig.add_trace(go.Scatter(x=t, y=effect["relative_change"], mode="lines+markers", name="|Δ score| / std",
-                             line=dict(color="#d62728")), secondary_y=True)
-    fig.add_trace(go.Scatter(x=t, y=effect["flip_rate"], mode="lines", name="decisions flipped",
-                             line=dict(color="#ff7f0e", dash="dash")), secondary_y=True)
+                             line=dict(color="#d62728")), 2, 1)
     title = "Hard-mask threshold τ: pruning rate vs score change"
     if tau is not None:
         i = int(np.argmin(np.abs(np.asarray(t) - tau)))
-        fig.add_vline(x=t[i], line=dict(color="gray", width=1))
+        for r in (1, 2):
+            fig.add_vline(x=t[i], line=dict(color="gray", width=1), row=r, col=1)
         title += (f"<br><sub>τ={t[i]:.2f}: {effect['mean_prune_rate'][i]:.0%} of channels removed, "
-                  f"|Δ score| = {effect['relative_change'][i]:.2f} std, {effect['flip_rate'][i]:.1%} decisions flipped</sub>")
-    fig.update_xaxes(title_text="τ (keep channel iff β ≥ τ)", range=[min(t), max(t)])
-    fig.update_yaxes(title_text="fraction of channels removed", range=[0, 1], secondary_y=False)
-    fig.update_yaxes(title_text="score change", rangemode="tozero", secondary_y=True)
-    fig.update_layout(title=title, height=400, margin=dict(l=50, r=50, t=70, b=40))
+                  f"{effect['flip_rate'][i]:.1%} decisions flipped, |Δ score| = {effect['relative_change'][i]:.2f} std</sub>")
+    fig.update_xaxes(title_text="τ (keep channel iff β ≥ τ)", range=[min(t), max(t)], row=2, col=1)
+    fig.update_yaxes(title_text="fraction", range=[0, 1], row=1, col=1)
+    fig.update_yaxes(title_text="|Δ score| / std", rangemode="tozero", row=2, col=1)
+    fig.update_layout(title=title, height=520, margin=dict(l=60, r=20, t=80, b=40))
     return fig
 
 
@@ -656,14 +715,35 @@ def upload_widget(tracker: str = "metartt", trackers: Sequence[str] = ("metartt"
                   max_frames: int = 300):
     """FileUpload (a video) + Text ('x,y,w,h' of the target in frame 0) + tracker Dropdown + Button: the
     button calls :func:`track_uploaded` and shows a :func:`tracking_player` and a :func:`tracking_strip`
-    of the result (or the error message) in an Output."""
+    of the result (or the error message) in an Output. With ``jupyter-bbox-widget`` installed, the
+    uploaded video's first frame appears in a box-drawing widget (``ui.picker``); the box drawn there is
+    written into the Text field (:func:`bbox_text`), which stays the fallback for typed coordinates."""
     import ipywidgets as W
     up = W.FileUpload(accept="video/*,.mp4,.avi,.mov,.mkv,.webm", multiple=False, description="video")
     box = W.Text(value="", placeholder="x,y,w,h (0-based px, frame 0)", description="target")
     which = W.Dropdown(options=list(trackers), value=tracker if tracker in trackers else trackers[0], description="tracker")
     go_btn = W.Button(description="Track", button_style="primary", icon="play")
     out = W.Output()
-    ui = W.VBox([W.HBox([up, box]), W.HBox([which, go_btn]), out])
+    draw = _bbox_picker(box)          # None without jupyter-bbox-widget: then the box is typed
+    hint = W.HTML("<i>Draw the target's box on the first frame below, or type it as x,y,w,h.</i>" if draw is not None
+                  else "<i>Type the target's box in the first frame as x,y,w,h (0-based pixels).</i>")
+
+    def on_upload(_change: Any = None) -> None:
+        if draw is None or not up.value:
+            return
+        f = up.value[0]
+        try:
+            frame = first_frame(bytes(f["content"]), f["name"])
+        except Exception as e:   # shown by Track later; the picker just stays empty
+            ui.last.update(error=str(e))
+            return
+        import base64
+        draw.bboxes = []
+        draw.image = "data:image/png;base64," + base64.b64encode(_png(frame)).decode()
+        draw.layout.display = None
+
+    up.observe(on_upload, names="value")
+    ui = W.VBox([W.HBox([up, box]), W.HBox([which, go_btn]), hint] + ([draw] if draw is not None else []) + [out])
     ui.last = {}
 
     def run(_btn: Any = None) -> None:
@@ -685,9 +765,55 @@ def upload_widget(tracker: str = "metartt", trackers: Sequence[str] = ("metartt"
             print(f"{res['tracker']}: {len(res['frames'])} frames, {fps} frames/s")
             from IPython.display import display
             display(tracking_player(res["frames"], {res["tracker"]: res["boxes"]}))
-            _show(tracking_strip(res["frames"], {res["tracker"]: res["boxes"]}))
+            with _callback_figures():
+                _show(tracking_strip(res["frames"], {res["tracker"]: res["boxes"]}))
 
     go_btn.on_click(run)
     ui.run = run
-    ui.upload, ui.box_text, ui.tracker, ui.button, ui.output = up, box, which, go_btn, out
+    ui.upload, ui.box_text, ui.tracker, ui.button, ui.output, ui.picker = up, box, which, go_btn, out, draw
     return ui
+
+
+def bbox_text(bboxes: Sequence[Mapping[str, Any]]) -> str:
+    """'x,y,w,h' of the last box drawn in a ``jupyter_bbox_widget.BBoxWidget`` ('' when none, or when it
+    has no area yet)."""
+    if not bboxes:
+        return ""
+    b = bboxes[-1]
+    if float(b["width"]) <= 0 or float(b["height"]) <= 0:     # a click, not a box (yet)
+        return ""
+    return f"{float(b['x']):.0f},{float(b['y']):.0f},{float(b['width']):.0f},{float(b['height']):.0f}"
+
+
+def _bbox_picker(box_text: Any):
+    """A BBoxWidget (PyPI ``jupyter-bbox-widget``) whose last drawn box is written into ``box_text``;
+    None when that package is not installed (the box is then typed)."""
+    try:
+        from jupyter_bbox_widget import BBoxWidget
+    except ImportError:
+        return None
+    picker = BBoxWidget(classes=["target"], hide_buttons=True)
+    picker.layout.display = "none"            # shown once a video's first frame is in it
+
+    def on_boxes(change: Any) -> None:
+        t = bbox_text(change["new"])
+        if t:
+            box_text.value = t
+
+    picker.observe(on_boxes, names="bboxes")
+    return picker
+
+
+def first_frame(video_bytes: bytes, filename: str = "upload.avi") -> np.ndarray:
+    """The first frame (RGB uint8) of a video given as bytes (``filename``'s extension names the container)."""
+    with tempfile.TemporaryDirectory() as d:
+        path = Path(d) / f"upload{Path(filename).suffix or '.avi'}"
+        path.write_bytes(bytes(video_bytes))
+        cap = cv2.VideoCapture(str(path))
+        try:
+            ok, frame = cap.read()
+        finally:
+            cap.release()
+    if not ok:
+        raise MetaRTTError(f"cannot read a frame from {filename}")
+    return cv2.cvtColor(frame, cv2.COLOR_BGR2RGB)

@@ -29,7 +29,8 @@ class PrunedTracker(RTMDNetTracker):
     (or the optimiser's buffers), the sample memories and the bounding-box regressor switch to the kept
     channels (the regressor is refitted on its first-frame samples' kept feature columns: ridge weights
     of a column subset are not the sliced full solution); (5) every later frame runs on the pruned
-    network. ``prune_rate``: fraction of channels removed per layer; ``betas``: the soft masks."""
+    network. ``prune_rate``: fraction of channels removed per layer; ``betas``: the soft masks;
+    ``d_init`` / ``theta_init``: Ψ's inputs (D_init's RoI features, θ_init^K on the full network)."""
 
     def __init__(self, net: TrackerNet, cfg: TrackConfig | None = None, pruner: MaskPredictor | None = None,
                  tau: float = 0.5, min_keep: int | None = None, name: str = "metartt-prune", **kw):
@@ -57,7 +58,10 @@ class PrunedTracker(RTMDNetTracker):
         super().init(frame, box)
         frame_size, self.frame_size = self.frame_size, None  # update() refuses until pruning succeeded
         pos, neg = self._d_init
-        self.betas = self.pruner.predict(self.net, torch.cat([pos, neg]), self.params)
+        # what Ψ is given, kept for inspection (notebook 05): D_init's RoI features and θ_init^K
+        self.d_init = torch.cat([pos, neg]).detach()
+        self.theta_init = OrderedDict((k, v.detach().clone()) for k, v in self.params.items())
+        self.betas = self.pruner.predict(self.net, self.d_init, self.theta_init)
         self.keep = hard_keep(self.betas, self.tau, self.min_keep)
         widths = layer_widths(self.full_net)
         old_params = self.params

@@ -120,6 +120,8 @@ def episode_loss(learner: MetaLearner, feats: list[SequenceFeatures], ep: Episod
 
     ``trajectory``, if given, receives D_init/D_on/D_test features and every θ^k (for the pruning loss).
     ``create_graph`` overrides the config's second/first order (validation needs no outer graph).
+    ``stats`` (with K_on > 0) holds the estimated ``targets`` of the online frames and ``on_boxes``, the
+    D_on boxes sampled around them: one ``(positives, negatives)`` pair of (N, 4) arrays per online frame.
     """
     cfg, net = learner.cfg, learner.net
     second_order = (not cfg.first_order) if create_graph is None else create_graph
@@ -159,7 +161,7 @@ def episode_loss(learner: MetaLearner, feats: list[SequenceFeatures], ep: Episod
     meta_loss = loss_init
     if learner.k_on > 0:
         # D_on around the targets estimated by θ_init^K (or the ground truth for the ablation)
-        pos_on, neg_on, est_iou, targets = [], [], [], []
+        pos_on, neg_on, est_iou, targets, on_boxes = [], [], [], [], []
         for i, (f, cand) in enumerate(zip(ep.frames[1:-1], ep.online_candidates), start=1):
             if ec.estimated_target:
                 with torch.no_grad():
@@ -171,6 +173,7 @@ def episode_loss(learner: MetaLearner, feats: list[SequenceFeatures], ep: Episod
             est_iou.append(float(bx.iou(target, sf.gt[f])))
             targets.append(np.asarray(target, dtype=np.float64))
             p, n = pos_neg(sf, f, target, ec.n_pos_on, ec.n_neg_on, ec, ep.rng)
+            on_boxes.append((p, n))
             pos_on.append(roi(i, ep.seq, f, p)); neg_on.append(roi(i, ep.seq, f, n))
         pos_on, neg_on = torch.cat(pos_on), torch.cat(neg_on)
         traj_on: list = []
@@ -178,7 +181,8 @@ def episode_loss(learner: MetaLearner, feats: list[SequenceFeatures], ep: Episod
                          create_graph=second_order, trajectory=traj_on)
         loss_on = l_test(theta_on)
         meta_loss = meta_loss + loss_on
-        stats.update(l_test_on=float(loss_on.detach()), est_iou=float(np.mean(est_iou)), targets=targets)
+        stats.update(l_test_on=float(loss_on.detach()), est_iou=float(np.mean(est_iou)), targets=targets,
+                     on_boxes=on_boxes)
         if trajectory is not None:
             trajectory.update(pos_on=pos_on, neg_on=neg_on, theta_on=traj_on)
     if trajectory is not None:
@@ -210,6 +214,19 @@ def _world() -> tuple[int, int]:
     if dist.is_available() and dist.is_initialized():
         return dist.get_rank(), dist.get_world_size()
     return 0, 1
+
+
+def meta_step(learner: MetaLearner, opt: torch.optim.Optimizer, feats: list[SequenceFeatures], indices: list[int],
+              dev: torch.device, n_real: int | None = None) -> tuple[float, list[dict]]:
+    """One meta-update (Algorithm 1, lines 4–14 for one meta-batch): zero the gradients,
+    :func:`meta_gradient` of the mean L_meta over episodes ``indices``, clip the gradient norm to
+    ``cfg.grad_clip``, one step of ``opt``. Returns the mean L_meta and the episodes' statistics.
+    :func:`meta_train` runs exactly this, between its checkpoints."""
+    opt.zero_grad(set_to_none=True)
+    loss, stats = meta_gradient(learner, feats, indices, dev, n_real)
+    torch.nn.utils.clip_grad_norm_(list(learner.parameters()), learner.cfg.grad_clip)
+    opt.step()
+    return loss, stats
 
 
 def meta_gradient(learner: MetaLearner, feats: list[SequenceFeatures], indices: list[int], dev: torch.device,
@@ -380,13 +397,10 @@ def meta_train(sequences: list, out: Path, cfg: MetaConfig | None = None, model_
     bar = tqdm(range(step, n_steps), desc="meta-train", disable=not progress or rank != 0, initial=step, total=n_steps)
     for step_i in bar:
         idx = list(range(step_i * cfg.meta_batch, min((step_i + 1) * cfg.meta_batch, cfg.episodes)))
-        opt.zero_grad(set_to_none=True)
         try:
-            loss, stats = meta_gradient(learner, feats, idx, dev, n_real)
+            loss, stats = meta_step(learner, opt, feats, idx, dev, n_real)
         except FloatingPointError as e:
             raise MetaRTTError(f"{e}; stopped; the last good checkpoint is {last if last.exists() else 'none yet'}") from None
-        torch.nn.utils.clip_grad_norm_(list(learner.parameters()), cfg.grad_clip)
-        opt.step()
         step = step_i + 1
         history.append({"step": step, "meta_loss": loss,
                         "est_iou": float(np.mean([s.get("est_iou", np.nan) for s in stats])) if stats else None})
