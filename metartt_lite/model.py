@@ -147,9 +147,13 @@ class TrackerNet(nn.Module):
         r = roi_align(fmap, rois, output_size=self.cfg.roi_presample, spatial_scale=1.0 / self.trunk.stride,
                       sampling_ratio=-1, aligned=True)
         k = self.cfg.roi_presample // self.cfg.roi_size
-        if k > 1:  # k×k max-pool as a reshape + amax: the same numbers, several times faster on CPU
-            n, c, s = r.shape[0], r.shape[1], self.cfg.roi_size
-            r = r.reshape(n, c, s, k, s, k).amax(dim=(3, 5))
+        if k > 1:  # k×k max-pool as an elementwise max of k² strided views: the same numbers as
+            # max_pool2d / reshape + amax, ~6x faster on CPU (amax over two inner dims is slow there)
+            views = [r[:, :, i::k, j::k] for i in range(k) for j in range(k)]
+            out = views[0]
+            for v in views[1:]:
+                out = torch.maximum(out, v)
+            r = out
         return r.flatten(1)
 
     def head_forward(self, x: torch.Tensor, params: dict[str, torch.Tensor] | None = None, out_layer: str = "fc6") -> torch.Tensor:
