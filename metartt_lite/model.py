@@ -98,6 +98,51 @@ class Trunk(nn.Module):
         x = ((images.float() - self.mean) / self.std).contiguous(memory_format=torch.channels_last)
         return self.blocks(self.stem(x)).contiguous()
 
+    def frozen_forward(self, images: torch.Tensor) -> torch.Tensor:
+        """:meth:`forward` (same numbers up to float rounding) through a TorchScript-frozen copy that
+        ``torch.jit.optimize_for_inference`` fuses (conv + ReLU6 in oneDNN): ~30% less CPU time. CPU
+        only, built once per input shape (~1 s); other devices, or a failed build, run :meth:`forward`.
+        For the tracker's search crops (one shape); not differentiable."""
+        x = images.float()
+        if x.device.type != "cpu":
+            return self(x)
+        cache = self.__dict__.setdefault("_frozen", {})  # a plain attribute: not in state_dict / modules
+        key = (tuple(x.shape), str(x.dtype))
+        fn = cache.get(key)
+        if fn is None:
+            fn = cache[key] = _freeze(self, x)
+        if fn is False:
+            return self(x)
+        with torch.inference_mode():
+            return fn(x.contiguous(memory_format=torch.channels_last))
+
+
+class _TrunkCore(nn.Module):
+    def __init__(self, trunk: Trunk):
+        super().__init__()
+        self.stem, self.blocks = trunk.stem, trunk.blocks
+        self.register_buffer("mean", trunk.mean.clone())
+        self.register_buffer("std", trunk.std.clone())
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.blocks(self.stem((x - self.mean) / self.std)).contiguous()
+
+
+def _freeze(trunk: Trunk, example: torch.Tensor):
+    """A frozen, inference-optimised TorchScript copy of ``trunk`` for inputs like ``example``; False
+    (use eager) when TorchScript cannot build it here."""
+    try:
+        import warnings
+        with warnings.catch_warnings(), torch.inference_mode():
+            warnings.simplefilter("ignore")
+            ex = example.contiguous(memory_format=torch.channels_last)
+            core = _TrunkCore(trunk).eval()
+            fn = torch.jit.optimize_for_inference(torch.jit.freeze(torch.jit.trace(core, ex)))
+            fn(ex)
+            return fn
+    except Exception:  # TorchScript missing or unable: the eager trunk is always correct
+        return False
+
 
 class Head(nn.Module):
     """fc4 → ReLU → dropout → fc5 → ReLU → dropout → fc6 (2-way; index 1 = positive, as RT-MDNet)."""

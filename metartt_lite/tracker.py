@@ -63,7 +63,7 @@ class RTMDNetTracker:
         img = to_tensor(crop_image(frame, crop), self.device)
         t1 = clock()
         with torch.inference_mode():  # the frozen trunk's output is never differentiated
-            trunk = self.net.trunk(img)
+            trunk = getattr(self.net.trunk, "frozen_forward", self.net.trunk)(img)  # a stub trunk: eager
         with torch.no_grad():
             fmap = self.net.shared_forward(trunk)
         self.times.crop += t1 - t0
