@@ -268,7 +268,9 @@ class _Decoded:
 
 def _decode(seq: Any, max_bytes: float) -> tuple[Any, float]:
     """Decode ``seq`` once into memory (returns the in-memory view and the decode time); a sequence over
-    ``max_bytes`` is left as it is and decoded again by each run."""
+    ``max_bytes`` (or any, when ``max_bytes <= 0``) is left as it is and decoded again by each run."""
+    if max_bytes <= 0:
+        return seq, 0.0
     frames, nbytes = [], 0
     t0 = time.perf_counter()
     for f in _frame_iter(seq):
