@@ -44,14 +44,14 @@ def decode(seq, n: int, upscale: bool) -> tuple[list[np.ndarray], np.ndarray, fl
     return frames, box, dt
 
 
-def run(name: str, frames: list[np.ndarray], box: np.ndarray) -> float:
-    """Seconds for the updates (frames 1..n-1), init excluded."""
+def run(name: str, frames: list[np.ndarray], box: np.ndarray) -> tuple[float, float]:
+    """Wall and process CPU seconds for the updates (frames 1..n-1), init excluded."""
     t = make_tracker(name, seed=0)
     t.init(frames[0], box.copy())
-    t0 = time.perf_counter()
+    c0, t0 = time.process_time(), time.perf_counter()
     for f in frames[1:]:
         t.update(f)
-    return time.perf_counter() - t0
+    return time.perf_counter() - t0, time.process_time() - c0
 
 
 def main() -> None:
@@ -62,12 +62,13 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--threads", type=int, default=2, help="torch and OpenCV threads (a 2-core user: 2)")
     ap.add_argument("--upscale", action="store_true", help="720p group: add the val sequences upscaled to 1280x720")
+    ap.add_argument("--sequences", default="", help="comma-separated subset of the split")
     ap.add_argument("--json", default="", help="write the medians here")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     cv2.setNumThreads(args.threads)
     names = args.trackers.split(",")
-    seqs = load_split(data_root(), args.split)
+    seqs = load_split(data_root(), args.split, args.sequences or None)
     groups: dict[str, list] = {"val": [], "720p": []}
     for s in seqs:
         n = len(s) if args.frames <= 0 else min(args.frames, len(s))
@@ -86,23 +87,29 @@ def main() -> None:
             continue
         nfr = sum(n - 1 for _, n, _, _, _ in items)
         per_rep = {k: [] for k in names}
+        cpu_rep = {k: [] for k in names}
         dec_rep = []
         for r in range(args.repeats):
             order = names[r % len(names):] + names[:r % len(names)]
             t = {k: 0.0 for k in names}
+            c = {k: 0.0 for k in names}
             dec = 0.0
             for s, n, up, fr, box in items:
                 dec += decode(s, n, up)[2] * (n - 1) / n  # the n-1 update frames' share, re-measured
                 for k in order:
-                    t[k] += run(k, fr, box)
+                    w, cp = run(k, fr, box)
+                    t[k] += w
+                    c[k] += cp
             dec_rep.append(dec)
             for k in names:
                 per_rep[k].append(t[k])
+                cpu_rep[k].append(c[k])
         ref = names[0]
         print(f"\n[{g}] {len(items)} sequences, {nfr} update frames, {args.repeats} repeats "
               f"(sizes {sorted({f'{f[0].shape[1]}x{f[0].shape[0]}' for _, _, _, f, _ in items})}); "
               f"decode {1000 * np.median(dec_rep) / nfr:.1f} ms/frame")
-        print(f"{'tracker':15s}{'fps':>8s}{'x ' + ref:>10s}{'fps_e2e':>9s}{'x ' + ref + ' e2e':>14s}")
+        print(f"{'tracker':15s}{'fps':>8s}{'x ' + ref:>10s}{'fps_e2e':>9s}{'x ' + ref + ' e2e':>14s}"
+              f"{'fps_cpu':>9s}{'x ' + ref + ' cpu':>14s}")
         summary[g] = {}
         for k in names:
             fps = [nfr / t for t in per_rep[k]]
@@ -110,9 +117,13 @@ def main() -> None:
             ratio = [a / b for a, b in zip(per_rep[ref], per_rep[k])]
             ratio_e2e = [(a + d) / (b + d) for a, b, d in zip(per_rep[ref], per_rep[k], dec_rep)]
             row = {"fps": float(np.median(fps)), "ratio": float(np.median(ratio)), "fps_e2e": float(np.median(e2e)),
-                   "ratio_e2e": float(np.median(ratio_e2e)), "ratio_all": ratio}
+                   "ratio_e2e": float(np.median(ratio_e2e)), "ratio_all": ratio,
+                   # frames per CPU second (1 thread: the compute cost, which the load disturbs least)
+                   "fps_cpu": float(np.median([nfr / c for c in cpu_rep[k]])),
+                   "ratio_cpu": float(np.median([a / b for a, b in zip(cpu_rep[ref], cpu_rep[k])]))}
             summary[g][k] = row
-            print(f"{k:15s}{row['fps']:8.1f}{row['ratio']:10.2f}{row['fps_e2e']:9.1f}{row['ratio_e2e']:14.2f}")
+            print(f"{k:15s}{row['fps']:8.1f}{row['ratio']:10.2f}{row['fps_e2e']:9.1f}{row['ratio_e2e']:14.2f}"
+                  f"{row['fps_cpu']:9.1f}{row['ratio_cpu']:14.2f}")
     print(f"\nload average at the end {open('/proc/loadavg').read().split()[:3]}")
     if args.json:
         Path(args.json).write_text(json.dumps({"args": vars(args), "load_start": load0, "groups": summary}, indent=1))
