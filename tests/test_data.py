@@ -423,3 +423,28 @@ def test_list_sequences_with_index(tmp_path):
     (tmp_path / "sequences.json").write_text("{broken")
     with pytest.raises(MetaRTTError, match="sequences.json"):
         list_sequences(tmp_path)
+
+
+def test_prefetch_yields_the_same_frames_in_order_and_reraises():
+    import threading
+    from metartt_lite.data.sequences import prefetch
+    frames = [np.full((4, 5, 3), i, np.uint8) for i in range(23)]
+    got = list(prefetch(iter(frames), depth=3))
+    assert len(got) == 23 and all(g is f for g, f in zip(got, frames))
+
+    def broken():
+        yield frames[0]
+        yield frames[1]
+        raise MetaRTTError("frame 2 cannot be decoded")
+    it = prefetch(broken())
+    assert next(it) is frames[0] and next(it) is frames[1]
+    with pytest.raises(MetaRTTError, match="frame 2"):
+        next(it)
+
+    def endless():
+        while True:
+            yield frames[0]
+    it = prefetch(endless(), depth=2)
+    next(it)
+    it.close()  # stops the producer thread
+    assert not any(t.name == "metartt-prefetch" and t.is_alive() for t in threading.enumerate())

@@ -212,18 +212,18 @@ def test_evaluate_writes_exact_layout(tmp_path):
     assert list(res["trackers"]) == ["oracle", "constant"]
     for tname, t in res["trackers"].items():
         assert set(t) == {"seeds", "deterministic", "auc", "auc_std", "auc_min", "auc_max", "precision",
-                          "precision_std", "fps", "fps_with_init", "init_time", "success_curve", "success_curve_min",
+                          "precision_std", "fps", "fps_with_init", "fps_e2e", "init_time", "success_curve", "success_curve_min",
                           "success_curve_max", "precision_curve", "precision_curve_min", "precision_curve_max",
                           "per_seed", "sequences"}
         assert t["seeds"] == [0] and t["auc_std"] == 0.0 and t["auc_min"] == t["auc_max"] == t["auc"]
         assert len(t["success_curve"]) == 21 and len(t["precision_curve"]) == 51
         assert set(t["sequences"]) == {"seqA", "seqB"}
         for sn, s in t["sequences"].items():
-            assert set(s) == {"auc", "precision", "fps", "fps_with_init", "init_time", "n_frames",
+            assert set(s) == {"auc", "precision", "fps", "fps_e2e", "fps_with_init", "init_time", "n_frames",
                               "boxes", "scores", "seeds"}
             assert s["n_frames"] == len(s["boxes"]) == len(s["scores"])
             assert all(len(b) == 4 for b in s["boxes"])
-            assert s["fps"] > 0 and s["fps_with_init"] > 0
+            assert s["fps"] > 0 and s["fps_with_init"] > 0 and 0 < s["fps_e2e"] <= s["fps"]
     o = res["trackers"]["oracle"]
     assert o["auc"] == pytest.approx(20 / 21) and o["precision"] == 1.0
     assert o["sequences"]["seqA"]["auc"] == pytest.approx(20 / 21)  # absent frames excluded
@@ -248,6 +248,7 @@ def test_evaluate_writes_exact_layout(tmp_path):
     lines = table.splitlines()
     assert len(lines) == 4 and "AUC" in lines[0] and "Prec@20" in lines[0] and "AUC seqA" in lines[0]
     assert "seeds" in lines[0] and "std" in lines[0] and "worst" in lines[0] and "best" in lines[0]
+    assert "| FPS " in lines[0] and "FPS e2e" in lines[0]
     assert lines[2].startswith("| oracle") and "0.952" in lines[2]  # best first
     assert "AUC seqA" not in format_table(res, max_sequence_columns=1)
 
@@ -260,6 +261,25 @@ def test_evaluate_fps_definitions():
     assert s["fps"] <= 100.0 + 1e-6           # 5 updates of >= 10 ms each
     assert s["fps_with_init"] <= 6 / 0.05 + 1e-6
     assert t["fps"] == pytest.approx(s["fps"]) and t["init_time"] == pytest.approx(s["init_time"])
+
+
+def test_evaluate_fps_e2e_adds_the_decode_time():
+    """fps_e2e = update frames / (update time + decode time of those frames): with 20 ms to decode a
+    frame and >= 10 ms per update it is at most 1 / 0.03 and below the tracker-only fps."""
+    seq = FakeSequence("slow", n=6, delay=0.02)
+    res = evaluate(["sleepy"], [seq], make_tracker, progress=False)
+    t = res["trackers"]["sleepy"]
+    s = t["sequences"]["slow"]
+    assert s["fps_e2e"] <= 1 / 0.03 + 1e-6 and s["fps_e2e"] < s["fps"]
+    assert res["decode_time"] >= 6 * 0.02
+    per = t["per_seed"]["0"]
+    # the definition, from the recorded times: 1 / fps_e2e = 1 / fps + decode time per frame
+    assert 1 / per["fps_e2e"] == pytest.approx(1 / per["fps"] + res["decode_time"] / 6, rel=1e-3)  # + ~µs iterating decoded frames
+    assert t["fps_e2e"] == pytest.approx(per["fps_e2e"]) == pytest.approx(s["fps_e2e"])
+    # a sequence too big to keep decoded is decoded inside the run: its decode time still counts
+    big = evaluate(["sleepy"], [FakeSequence("slow", n=6, delay=0.02)], make_tracker, progress=False,
+                   max_decoded_bytes=1)
+    assert big["trackers"]["sleepy"]["fps_e2e"] <= 1 / 0.03 + 1e-6
 
 
 def test_evaluate_all_absent_and_one_frame():

@@ -332,3 +332,27 @@ def test_roi_max_pool_equals_torch_max_pool():
     rois = torch.cat([torch.zeros(2, 1), b[:, :2] - 7.5, b[:, :2] + b[:, 2:] - 7.5], 1)
     r = roi_align(fmap, rois, output_size=SMALL.roi_presample, spatial_scale=1 / 16, sampling_ratio=-1, aligned=True)
     torch.testing.assert_close(got, torch.nn.functional.max_pool2d(r, 2).flatten(1))
+
+
+def test_frozen_trunk_equals_the_eager_trunk(monkeypatch):
+    """Trunk.frozen_forward (TorchScript-frozen, oneDNN-fused; the tracker's path) gives the eager
+    trunk's features up to float rounding, reuses one build per input shape, and falls back to the
+    eager trunk when TorchScript cannot build it."""
+    from metartt_lite import model
+    trunk = model.Trunk(5)
+    x = (torch.rand(1, 3, 128, 128) * 255).round()
+    expect = trunk(x)
+    got = trunk.frozen_forward(x)
+    assert got.shape == expect.shape and got.is_contiguous()
+    torch.testing.assert_close(got, expect, atol=1e-4 * float(expect.abs().max()), rtol=1e-4)
+    fn = trunk._frozen[(tuple(x.shape), str(torch.float32))]
+    trunk.frozen_forward(x + 1)
+    assert trunk._frozen[(tuple(x.shape), str(torch.float32))] is fn  # built once per shape
+    assert not any("frozen" in k for k in trunk.state_dict())
+
+    def boom(*a, **k):
+        raise RuntimeError("no TorchScript here")
+    monkeypatch.setattr(torch.jit, "trace", boom)
+    y = torch.rand(1, 3, 96, 96) * 255
+    torch.testing.assert_close(trunk.frozen_forward(y), trunk(y))  # eager fallback, same numbers
+    assert trunk._frozen[(tuple(y.shape), str(torch.float32))] is False

@@ -10,11 +10,13 @@ from __future__ import annotations
 import itertools
 import json
 import os
+import queue
 import re
+import threading
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterator, Sequence as _Seq
+from typing import Any, Callable, Iterable, Iterator, Sequence as _Seq
 
 import cv2
 import numpy as np
@@ -24,7 +26,7 @@ from ..core.utils import MetaRTTError, atomic_write
 
 __all__ = ["IMAGE_EXTS", "OTB_GT_NAMES", "Sequence", "SequenceView", "VIDEO_EXTS", "as_rgb", "count_video_frames",
            "data_root", "list_sequences", "load_got10k_sequence", "load_image_folder", "load_otb_sequence",
-           "load_sequence", "load_split", "load_video", "looks_like_otb", "read_frame", "read_otb_groundtruth",
+           "load_sequence", "load_split", "load_video", "looks_like_otb", "prefetch", "read_frame", "read_otb_groundtruth",
            "write_otb_groundtruth"]
 
 IMAGE_EXTS = (".jpg", ".jpeg", ".png", ".bmp")
@@ -442,6 +444,47 @@ class SequenceView:
             yield f
             if self.bar is not None:
                 self.bar.update(1)
+
+
+def prefetch(frames: Iterable[np.ndarray], depth: int = 4) -> Iterator[np.ndarray]:
+    """The items of ``frames`` in order, produced by a background thread up to ``depth`` ahead, so that
+    decoding (OpenCV releases the GIL) overlaps the consumer's work. An exception raised by ``frames``
+    is re-raised in the consumer at the point it occurred; closing the iterator early stops the thread."""
+    q: queue.Queue = queue.Queue(maxsize=max(1, depth))
+    stop = threading.Event()
+    end = object()
+
+    def put(item: Any) -> bool:
+        while not stop.is_set():
+            try:
+                q.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def work() -> None:
+        try:
+            for f in frames:
+                if not put((f, None)):
+                    return
+            put((end, None))
+        except BaseException as e:  # handed to the consumer
+            put((end, e))
+
+    th = threading.Thread(target=work, name="metartt-prefetch", daemon=True)
+    th.start()
+    try:
+        while True:
+            f, err = q.get()
+            if f is end:
+                if err is not None:
+                    raise err
+                return
+            yield f
+    finally:
+        stop.set()
+        th.join(timeout=5)
 
 
 def data_root(path: str | os.PathLike | None = None) -> Path:

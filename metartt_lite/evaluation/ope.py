@@ -19,8 +19,10 @@ Speed
 -----
 Each ``update`` is timed with ``time.perf_counter()``; reading/decoding the frame is timed separately
 (``decode_time``) and is never inside the tracker's time. ``fps`` = update frames / total update time
-(init excluded); ``fps_with_init`` = all frames / (init time + total update time). The overall fps of a
-tracker uses the totals over all sequences.
+(init excluded); ``fps_with_init`` = all frames / (init time + total update time); ``fps_e2e`` (end to
+end, what a user's clock sees) = update frames / (total update time + the time to decode those frames),
+the decode time per frame being the sequence's decode time / its length. The overall fps of a tracker
+uses the totals over all sequences.
 
 Sequences are duck-typed: any object with ``name``, ``groundtruth`` ((N, 4) 0-based xywh),
 ``__len__`` and ``frames()`` (an iterator of uint8 RGB frames) or ``frame(i)``; the initial box is
@@ -266,7 +268,9 @@ class _Decoded:
 
 def _decode(seq: Any, max_bytes: float) -> tuple[Any, float]:
     """Decode ``seq`` once into memory (returns the in-memory view and the decode time); a sequence over
-    ``max_bytes`` is left as it is and decoded again by each run."""
+    ``max_bytes`` (or any, when ``max_bytes <= 0``) is left as it is and decoded again by each run."""
+    if max_bytes <= 0:
+        return seq, 0.0
     frames, nbytes = [], 0
     t0 = time.perf_counter()
     for f in _frame_iter(seq):
@@ -303,8 +307,10 @@ def _run_one_sequence(seq: Any, tracker_names: list[str], seeds: list[int], get_
             m = sequence_metrics(r["boxes"], seq.groundtruth)
             n = len(r["boxes"])
             upd = float(r["times"][1:].sum())
+            dec_upd = (decode_s + r["decode_time"]) * (n - 1) / n  # decoding the n - 1 update frames
             runs[seed] = {"auc": m["auc"], "precision": m["precision"],
                           "fps": _div(n - 1, upd), "fps_with_init": _div(n, r["init_time"] + upd),
+                          "fps_e2e": _div(n - 1, upd + dec_upd), "decode_time_updates": dec_upd,
                           "init_time": r["init_time"], "update_time": upd, "n_frames": n,
                           "boxes": r["boxes"], "scores": r["scores"],
                           "success_curve": m["success_curve"] if m["n_valid"] else None,
@@ -363,14 +369,16 @@ def _aggregate(tracker_names: list[str], seq_names: list[str], per_seq: dict[str
             n_all = sum(r["n_frames"] for r in runs)
             t_upd = sum(r["update_time"] for r in runs)
             t_init = sum(r["init_time"] for r in runs)
+            t_dec = sum(r["decode_time_updates"] for r in runs)
             per_seed[str(seed)] = {"auc": a, "precision": p, "fps": _div(n_upd, t_upd),
-                                   "fps_with_init": _div(n_all, t_init + t_upd),
+                                   "fps_with_init": _div(n_all, t_init + t_upd), "fps_e2e": _div(n_upd, t_upd + t_dec),
                                    "init_time": t_init / len(runs), "success_curve": sc, "precision_curve": pc}
         ps = list(per_seed.values())
         aucs = [r["auc"] for r in ps if r["auc"] is not None]
         precs = [r["precision"] for r in ps if r["precision"] is not None]
         fpss = [r["fps"] for r in ps if r["fps"] is not None]
         fpsi = [r["fps_with_init"] for r in ps if r["fps_with_init"] is not None]
+        fpse = [r["fps_e2e"] for r in ps if r["fps_e2e"] is not None]
         scs = np.array([r["success_curve"] for r in ps])
         pcs = np.array([r["precision_curve"] for r in ps])
         sequences = {}
@@ -378,10 +386,12 @@ def _aggregate(tracker_names: list[str], seq_names: list[str], per_seq: dict[str
             runs = per_seq[sn]["runs"][tname]
             first = runs[seeds[0]]
             fps_s = [r["fps"] for r in runs.values() if r["fps"] is not None]
+            fps_e = [r["fps_e2e"] for r in runs.values() if r["fps_e2e"] is not None]
             sequences[sn] = {
                 "auc": _mean_or_none([r["auc"] for r in runs.values()]),
                 "precision": _mean_or_none([r["precision"] for r in runs.values()]),
                 "fps": float(np.median(fps_s)) if fps_s else None,
+                "fps_e2e": float(np.median(fps_e)) if fps_e else None,
                 "fps_with_init": first["fps_with_init"], "init_time": first["init_time"],
                 "n_frames": first["n_frames"], "boxes": first["boxes"], "scores": first["scores"],
                 "seeds": {str(s): {"auc": r["auc"], "precision": r["precision"], "fps": r["fps"],
@@ -396,6 +406,7 @@ def _aggregate(tracker_names: list[str], seq_names: list[str], per_seq: dict[str
             "precision_std": float(np.std(precs, ddof=1)) if len(precs) > 1 else 0.0 if precs else None,
             "fps": float(np.median(fpss)) if fpss else None,
             "fps_with_init": float(np.median(fpsi)) if fpsi else None,
+            "fps_e2e": float(np.median(fpse)) if fpse else None,
             "init_time": float(np.mean([r["init_time"] for r in ps])),
             "success_curve": scs.mean(axis=0), "success_curve_min": scs.min(axis=0), "success_curve_max": scs.max(axis=0),
             "precision_curve": pcs.mean(axis=0), "precision_curve_min": pcs.min(axis=0),
@@ -423,11 +434,12 @@ def evaluate(tracker_names: list[str], sequences: list, make_tracker: Callable[[
          "trackers": {NAME: {"seeds": [...], "deterministic": bool,
                              "auc" (mean over seeds), "auc_std" (sample std over seeds), "auc_min", "auc_max",
                              "precision", "precision_std", "fps" (median over seeds), "fps_with_init",
+                             "fps_e2e" (median over seeds: decode + track),
                              "init_time" (mean s), "success_curve" [21] (mean over seeds), "success_curve_min",
                              "success_curve_max" (worst / best seed per threshold), "precision_curve" [51] (+ min/max),
-                             "per_seed": {SEED: {"auc", "precision", "fps", "fps_with_init", "init_time",
+                             "per_seed": {SEED: {"auc", "precision", "fps", "fps_with_init", "fps_e2e", "init_time",
                                                  "success_curve", "precision_curve"}},
-                             "sequences": {SEQ: {"auc", "precision" (means over seeds), "fps" (median),
+                             "sequences": {SEQ: {"auc", "precision" (means over seeds), "fps", "fps_e2e" (medians),
                                                  "fps_with_init", "init_time", "n_frames", "boxes", "scores"
                                                  (first seed's), "seeds": {SEED: {"auc", "precision", "fps",
                                                  "boxes"}}}}}}}
@@ -607,7 +619,7 @@ def plot_results(results: dict, out_dir: str | Path) -> dict[str, Path]:
 
 def format_table(results: dict, max_sequence_columns: int = 6) -> str:
     """A markdown table, one row per tracker (best mean AUC first): tracker | seeds | AUC (mean over seeds) |
-    std | worst | best | Prec@20 | FPS (median over seeds) | init (s), plus one AUC column per sequence
+    std | worst | best | Prec@20 | FPS (tracker only, median over seeds) | FPS e2e (decode + track) | init (s), plus one AUC column per sequence
     (mean over seeds) when there are at most ``max_sequence_columns`` sequences. A deterministic tracker's
     seeds column reads ``1 (det.)``."""
     trackers = results.get("trackers", {})
@@ -617,7 +629,7 @@ def format_table(results: dict, max_sequence_columns: int = 6) -> str:
             if s not in seqs:
                 seqs.append(s)
     per_seq = 0 < len(seqs) <= max_sequence_columns
-    head = ["tracker", "seeds", "AUC", "std", "worst", "best", f"Prec@{PRECISION_AT}", "FPS", "init (s)"]
+    head = ["tracker", "seeds", "AUC", "std", "worst", "best", f"Prec@{PRECISION_AT}", "FPS", "FPS e2e", "init (s)"]
     if per_seq:
         head += [f"AUC {s}" for s in seqs]
     rows = []
@@ -626,7 +638,7 @@ def format_table(results: dict, max_sequence_columns: int = 6) -> str:
         row = [tname, f"{n} (det.)" if r.get("deterministic") else str(n), _fmt(r.get("auc"), ".3f"),
                _fmt(r.get("auc_std"), ".3f"), _fmt(r.get("auc_min", r.get("auc")), ".3f"),
                _fmt(r.get("auc_max", r.get("auc")), ".3f"), _fmt(r.get("precision"), ".3f"),
-               _fmt(r.get("fps"), ".1f"), _fmt(r.get("init_time"), ".3g")]
+               _fmt(r.get("fps"), ".1f"), _fmt(r.get("fps_e2e"), ".1f"), _fmt(r.get("init_time"), ".3g")]
         if per_seq:
             row += [_fmt(r.get("sequences", {}).get(s, {}).get("auc"), ".3f") for s in seqs]
         rows.append(row)

@@ -26,12 +26,18 @@ from ..model.net import Crop, TrackerNet, crop_image, make_crop, to_tensor
 from ..core.utils import MetaRTTError, device as default_device
 
 
+# the clock of the per-stage times (``FrameTimes``); benchmarks/profile_tracker.py may set it to
+# ``time.process_time`` (CPU time, which a loaded machine disturbs less than wall time)
+clock = time.perf_counter
+
+
 @dataclass
 class FrameTimes:
     """Per-frame time split (s), filled by the tracker for profiling."""
     crop: float = 0.0
     trunk: float = 0.0
     scoring: float = 0.0
+    roi: float = 0.0      # RoIAlign, inside ``scoring`` and ``collect`` (not added to the total again)
     bbreg: float = 0.0
     collect: float = 0.0
     update: float = 0.0
@@ -53,18 +59,23 @@ class RTMDNetTracker:
 
     # -- features ----------------------------------------------------------------------------------
     def _feature_map(self, frame: np.ndarray, crop: Crop) -> torch.Tensor:
-        t0 = time.perf_counter()
+        t0 = clock()
         img = to_tensor(crop_image(frame, crop), self.device)
-        t1 = time.perf_counter()
+        t1 = clock()
+        with torch.inference_mode():  # the frozen trunk's output is never differentiated
+            trunk = getattr(self.net.trunk, "frozen_forward", self.net.trunk)(img)  # a stub trunk: eager
         with torch.no_grad():
-            fmap = self.net.shared_forward(self.net.trunk(img))
+            fmap = self.net.shared_forward(trunk)
         self.times.crop += t1 - t0
-        self.times.trunk += time.perf_counter() - t1
+        self.times.trunk += clock() - t1
         return fmap
 
     def _roi(self, fmap: torch.Tensor, crop: Crop, boxes: np.ndarray) -> torch.Tensor:
+        t0 = clock()
         with torch.no_grad():
-            return self.net.roi_features(fmap, crop.to_crop(boxes))
+            out = self.net.roi_features(fmap, crop.to_crop(boxes))
+        self.times.roi += clock() - t0
+        return out
 
     def _logit(self, feats: torch.Tensor) -> torch.Tensor:
         """Positive score as RT-MDNet: the fc6 output for the target class (index 1)."""
@@ -240,7 +251,7 @@ class RTMDNetTracker:
         crop = make_crop(self.box, self.net.cfg)
         fmap = self._feature_map(frame, crop)
 
-        t0 = time.perf_counter()
+        t0 = clock()
         cand = bx.SampleGenerator("gaussian", (W, H), self.trans_f, c.scale_f, valid=True)(self.box, c.n_candidates, self.rng)
         feats = self._roi(fmap, crop, cand)
         scores = self._logit(feats)
@@ -249,7 +260,7 @@ class RTMDNetTracker:
         target = cand[top].mean(0)
         score = float(scores[top_t].mean())
         success = score > c.success_thr
-        t1 = time.perf_counter()
+        t1 = clock()
         self.times.scoring += t1 - t0
 
         if success and self.use_bbreg:
@@ -259,7 +270,7 @@ class RTMDNetTracker:
         result = bx.clip_boxes(result, (W, H))
         if not np.all(np.isfinite(result)):
             result = self.box.copy()
-        t2 = time.perf_counter()
+        t2 = clock()
         self.times.bbreg += t2 - t1
 
         self.trans_f = c.trans_f if success else c.trans_f_expand
@@ -277,7 +288,7 @@ class RTMDNetTracker:
                 self.neg_mem.append(self._roi(fmap, crop, neg))
         else:
             self.failures += 1
-        t3 = time.perf_counter()
+        t3 = clock()
         self.times.collect += t3 - t2
 
         if not success and self.failures <= c.max_update_failures:  # short-term update (capped)
@@ -285,6 +296,6 @@ class RTMDNetTracker:
             self._train(pos, torch.cat(list(self.neg_mem)), c.k_on, "on")
         elif self.frame_index % c.long_interval == 0:  # long-term update
             self._train(torch.cat(list(self.pos_mem)), torch.cat(list(self.neg_mem)), c.k_on, "on")
-        self.times.update += time.perf_counter() - t3
+        self.times.update += clock() - t3
         self.last_score = score
         return result, score
