@@ -422,3 +422,42 @@ def test_evaluate_workers_match_one_process():
     assert two["config"]["workers"] == 2
     with pytest.raises(MetaRTTError, match="picklable"):
         evaluate(["oracle"], seqs, lambda n, s: OracleTracker(), progress=False, workers=2)
+
+
+def test_worker_exits_when_its_parent_is_killed(tmp_path):
+    """An evaluate worker whose parent died (Ctrl-C'd or killed evaluate) stops within seconds instead of
+    tracking on: a parent process starts a child that runs exit_when_orphaned(parent), then is SIGKILLed."""
+    import os
+    import signal
+    import subprocess
+    from pathlib import Path
+    import sys
+    import time as _t
+    pid_file = tmp_path / "child.pid"
+    child = ("import os, time, sys; from metartt_lite.evaluation.ope import exit_when_orphaned; "
+             f"exit_when_orphaned(os.getppid(), interval=0.2); open({str(pid_file)!r}, 'w').write(str(os.getpid())); "
+             "time.sleep(120)")
+    parent = subprocess.Popen([sys.executable, "-c", f"import subprocess, sys, time; "
+                               f"subprocess.Popen([sys.executable, '-c', {child!r}]); time.sleep(120)"])
+    deadline = _t.time() + 120
+    while not pid_file.exists() or not pid_file.read_text():
+        assert _t.time() < deadline, "the child never started"
+        _t.sleep(0.2)
+    child_pid = int(pid_file.read_text())
+    os.kill(child_pid, 0)  # alive while its parent lives
+    parent.send_signal(signal.SIGKILL)
+    parent.wait()
+    deadline = _t.time() + 30
+    while True:
+        try:
+            os.kill(child_pid, 0)
+        except ProcessLookupError:
+            break
+        # a zombie (reparented to init and not yet reaped) counts as exited
+        try:
+            if Path(f"/proc/{child_pid}/stat").read_text().split()[2] == "Z":
+                break
+        except FileNotFoundError:
+            break
+        assert _t.time() < deadline, "the orphaned worker kept running"
+        _t.sleep(0.2)

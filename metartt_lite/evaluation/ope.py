@@ -34,8 +34,10 @@ import datetime as _dt
 import json
 import math
 import multiprocessing as mp
+import os
 import pickle
 import platform
+import threading
 import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
@@ -334,9 +336,24 @@ def _cached(make_tracker: Callable[[str, int], Any]) -> Callable[[str, int], Any
     return get
 
 
-def _worker_init(make_tracker: Callable[[str, int], Any], threads: int) -> None:
+def exit_when_orphaned(parent_pid: int, interval: float = 1.0) -> threading.Thread:
+    """Start a daemon thread that ends this process once ``parent_pid`` is gone (a killed ``evaluate``
+    must not leave its workers tracking for the rest of their sequence)."""
+    def watch() -> None:
+        while True:
+            time.sleep(interval)
+            if os.getppid() != parent_pid:
+                os._exit(1)
+    t = threading.Thread(target=watch, name="orphan-watch", daemon=True)
+    t.start()
+    return t
+
+
+def _worker_init(make_tracker: Callable[[str, int], Any], threads: int, parent_pid: int | None = None) -> None:
     torch.set_num_threads(threads)
     _WORKER["get"] = _cached(make_tracker)
+    if parent_pid is not None:
+        exit_when_orphaned(parent_pid)
 
 
 def _worker_run(seq: Any, tracker_names: list[str], seeds: list[int], max_decoded_bytes: float) -> dict[str, Any]:
@@ -519,7 +536,7 @@ def _run_parallel(sequences: list, seq_names: list[str], tracker_names: list[str
     order = sorted(range(len(sequences)), key=lambda i: -len(sequences[i]))
     per_seq: dict[str, dict] = {}
     with ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn"), initializer=_worker_init,
-                             initargs=(make_tracker, threads)) as pool:
+                             initargs=(make_tracker, threads, os.getpid())) as pool:
         futs = {pool.submit(_worker_run, sequences[i], tracker_names, seeds, max_decoded_bytes): seq_names[i]
                 for i in order}
         for f in as_completed(futs):
