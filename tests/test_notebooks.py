@@ -501,10 +501,20 @@ def _wait_plotly_change(cell, before: str, timeout_s: float = 60.0) -> str:
         except Exception:
             now = before
         if now != before:
+            # plotly redraws the new figure in place: wait (bounded) until it is laid out again
             plot = cell.locator(".jp-OutputArea .js-plotly-plot").first
+            box, t1 = None, time.time()
+            while time.time() - t1 < 30:
+                try:
+                    box = plot.bounding_box(timeout=5_000)
+                except Exception:
+                    box = None
+                if box is not None and box["height"] > 150:
+                    break
+                time.sleep(0.25)
+            assert box is not None and box["height"] > 150, f"the redrawn plotly figure is not laid out: {box}"
             assert plot.locator(".scatterlayer .trace, .heatmaplayer .hm, .imagelayer image").count() > 0, \
                 "the plotly figure has no trace"
-            assert plot.bounding_box()["height"] > 150
             return now
         time.sleep(0.25)
     raise AssertionError(f"the plotly figure did not change within {timeout_s:.0f} s (title {before!r})")
