@@ -3,7 +3,6 @@ tiny fixtures written here in each dataset's own layout. Oracles: boxes computed
 numbers, and each converted frame recognised by its grey level (frame k is filled with 10 * k)."""
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
 
@@ -14,15 +13,10 @@ import pytest
 from metartt_lite.data.sequences import list_sequences, load_otb_sequence, load_split
 from metartt_lite.core.utils import MetaRTTError
 
+from test_data_scripts import _load  # the one loader of data_scripts/*.py modules
+
 SCRIPTS = Path(__file__).resolve().parents[1] / "data_scripts"
 pytestmark = pytest.mark.filterwarnings("ignore:.*ground-truth rows are missing or NaN")
-
-
-def _load(name: str):
-    spec = importlib.util.spec_from_file_location(f"data_scripts_{name}", SCRIPTS / f"{name}.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
 
 
 @pytest.fixture(scope="module")
