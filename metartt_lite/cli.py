@@ -30,7 +30,6 @@ import contextlib
 import functools
 import importlib
 import io
-import json
 import os
 import sys
 import warnings
@@ -44,7 +43,8 @@ from tqdm.auto import tqdm
 from . import __version__
 from .core.boxes import parse_box, validate_box
 from .evaluation.compare import compare_file, compare_markdown, write_comparison
-from .data.sequences import SequenceView, data_root, list_sequences, load_sequence, load_split, prefetch
+from .data.sequences import (SequenceView, data_root, list_sequences, load_sequence, load_split, prefetch,
+                             read_splits)
 from .core.drawing import GT_COLOR, PRED_COLOR, TEXT_COLOR, paint_boxes
 from .evaluation.ope import evaluate, format_table
 from .track.registry import list_trackers, make_tracker
@@ -434,11 +434,8 @@ def _default_split(root: Path) -> str | None:
     """``evaluate`` without ``--split``: 'val' when ``root/splits.json`` has one, else every sequence
     (a folder of your own sequences needs no splits.json), said on stderr."""
     sp = root / "splits.json"
-    if sp.is_file():
-        try:
-            splits = json.loads(sp.read_text())
-        except (OSError, ValueError) as e:
-            raise MetaRTTError(f"cannot read {sp}: {e}") from None
+    splits = read_splits(root)
+    if splits is not None:
         if isinstance(splits, dict) and "val" in splits:
             return "val"
         print(f"note: {sp} has no 'val' split: evaluating every sequence (--split NAME picks one)", file=sys.stderr)
@@ -480,11 +477,8 @@ def cmd_list(args: argparse.Namespace) -> int:
     print(f"data root: {root}")
     print(f"sequences ({len(names)}): " + ", ".join(names))
     sp = root / "splits.json"
-    if sp.is_file():
-        try:
-            splits = json.loads(sp.read_text())
-        except (OSError, ValueError) as e:
-            raise MetaRTTError(f"cannot read {sp}: {e}") from None
+    splits = read_splits(root)
+    if splits is not None:
         if not isinstance(splits, dict):
             raise MetaRTTError(f"{sp} must hold {{split: [sequence names]}}")
         for k, v in splits.items():

@@ -26,7 +26,7 @@ from ..core.utils import MetaRTTError, atomic_write
 
 __all__ = ["IMAGE_EXTS", "OTB_GT_NAMES", "Sequence", "SequenceView", "VIDEO_EXTS", "as_rgb", "count_video_frames",
            "data_root", "list_sequences", "load_got10k_sequence", "load_image_folder", "load_otb_sequence",
-           "load_sequence", "load_split", "load_video", "looks_like_otb", "prefetch", "read_frame", "read_otb_groundtruth",
+           "load_sequence", "load_split", "load_video", "looks_like_otb", "prefetch", "read_frame", "read_splits", "read_otb_groundtruth",
            "write_otb_groundtruth"]
 
 IMAGE_EXTS = (".jpg", ".jpeg", ".png", ".bmp")
@@ -515,8 +515,14 @@ def looks_like_otb(folder: Path) -> bool:
 def _read_json(path: Path) -> dict:
     try:
         return json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError) as e:
+    except (OSError, ValueError) as e:  # ValueError: bad JSON, or bytes that are not text
         raise MetaRTTError(f"cannot read {path}: {e}") from None
+
+
+def read_splits(root: str | os.PathLike | None = None) -> Any:
+    """The parsed ``root/splits.json`` ({split: [sequence names]} when well formed), or None without one."""
+    sp = data_root(root) / "splits.json"
+    return _read_json(sp) if sp.is_file() else None
 
 
 def _as_names(names: str | _Seq[str] | None) -> list[str] | None:
@@ -547,9 +553,9 @@ def list_sequences(root: str | os.PathLike | None = None, split: str | None = No
     selected = all_names
     if split is not None:
         sp = root / "splits.json"
-        if not sp.is_file():
+        splits = read_splits(root)
+        if splits is None:
             raise MetaRTTError(f"split {split!r} needs {sp}, which does not exist")
-        splits = _read_json(sp)
         if not isinstance(splits, dict) or split not in splits:
             known = ", ".join(sorted(splits)) if isinstance(splits, dict) else "none"
             raise MetaRTTError(f"unknown split {split!r} in {sp}; known splits: {known}")
