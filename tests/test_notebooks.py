@@ -469,10 +469,27 @@ def _wait_images_change(loc, before: list[dict], timeout_s: float = 60.0, n_min:
     while time.time() - t0 < timeout_s:
         now = _img_stats(loc)
         if len(now) >= n_min and [b["key"] for b in now] != keys0:
-            time.sleep(0.3)   # an Output may still be filling in; read once more
-            return _img_stats(loc)
+            return _settled_images(loc, deadline=t0 + timeout_s)
         time.sleep(0.25)
     raise AssertionError(f"the widget's images did not change within {timeout_s:.0f} s")
+
+
+def _settled_images(loc, deadline: float) -> list[dict]:
+    """Read the images until two reads in a row agree and every image has decoded, or ``deadline`` passes.
+
+    A widget that swaps its picture (a playing video, an Output filling in) revokes the old blob URL; an image
+    read in that instant decodes to 0x0 though the next frame is fine (CI, stop 19). A picture that stays 0x0 past
+    the deadline is returned as it is, so the caller's blank check still fails on it.
+    """
+    prev = _img_stats(loc)
+    while time.time() < deadline:
+        time.sleep(0.3)
+        now = _img_stats(loc)
+        decoded = all(s["w"] > 0 and s["h"] > 0 for s in now)
+        if decoded and [s["key"] for s in now] == [s["key"] for s in prev]:
+            return now
+        prev = now
+    return prev
 
 
 def _assert_not_blank(stats: list[dict], where: str) -> None:
@@ -583,9 +600,11 @@ def _drive_06(page, tmp):
     assert len(before) == 1
     _assert_not_blank(before, "06 player, frame 0")
     cell.locator(".widget-play button").first.click()     # ▶
-    after = _wait_images_change(out, before, timeout_s=30)
+    _wait_images_change(out, before, timeout_s=30)
+    cell.locator(".widget-play button").nth(1).click()    # pause, then judge the frame it stopped on
+    after = _settled_images(out, deadline=time.time() + 30)
+    assert [a["key"] for a in after] != [b["key"] for b in before], "06 player: Play did not move off frame 0"
     _assert_not_blank(after, "06 player after Play")
-    cell.locator(".widget-play button").nth(1).click()    # pause
     # Track an uploaded video twice (the strip used to be blank the first time, a sliver the second)
     from metartt_lite.data.samples import make_sample
     v = make_sample("translation", seed=3, n_frames=12, size=(200, 150))
