@@ -213,3 +213,24 @@ def test_memory_is_bounded():
     assert len(tracker.pos_mem) == cfg.n_frames_long    # it did fill up: the bound is what held it
     assert all(len(t) <= max(cfg.n_pos_update, 1) for t in tracker.pos_mem)
     assert all(len(t) <= max(cfg.n_neg_update, 1) for t in tracker.neg_mem)
+
+
+def test_search_size_sets_the_per_frame_crop(small_video, monkeypatch):
+    """``search_size`` = the model's crop size is today's tracker (same boxes); a smaller one crops that many
+    px per frame at the same target scale, and only after the first frame."""
+    frames, box = small_video.frames, np.asarray(small_video.init_box, dtype=np.float64)
+    ref, _ = track(cheap_tracker(), frames, box)
+    same, _ = track(cheap_tracker(replace(CHEAP, search_size=build_net(dev=CPU).cfg.crop_size)), frames, box)
+    np.testing.assert_array_equal(ref, same)
+    sizes = []
+    real = RTMDNetTracker._feature_map
+    monkeypatch.setattr(RTMDNetTracker, "_feature_map", lambda self, f, crop: (sizes.append((crop.size, crop.scale)), real(self, f, crop))[1])
+    small = cheap_tracker(replace(CHEAP, search_size=160))
+    track(small, frames, box)
+    n_init = 1 + CHEAP.init_augment_crops
+    full = build_net(dev=CPU).cfg
+    assert [s for s, _ in sizes[:n_init]] == [full.crop_size] * n_init
+    assert [s for s, _ in sizes[n_init:]] == [160] * (len(frames) - 1)
+    # the same target scale: the box's sqrt(area) is target_size px in both crops
+    side = np.sqrt(box[2] * box[3])
+    assert sizes[0][1] == pytest.approx(full.target_size / side)

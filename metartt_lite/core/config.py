@@ -71,6 +71,7 @@ class TrackConfig:
     n_pos_update: int = 50
     n_neg_update: int = 200
     n_candidates: int = 256
+    search_size: int = 0              # px side of the per-frame search crop; 0: the model's crop_size
     top_k: int = 5
     trans_f: float = 0.6
     scale_f: float = 1.05

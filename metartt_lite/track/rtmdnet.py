@@ -12,7 +12,7 @@ from __future__ import annotations
 import contextlib
 import time
 from collections import OrderedDict, deque
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import torch
@@ -232,6 +232,9 @@ class RTMDNetTracker:
         self.trans_f = c.trans_f
         self.failures = 0
         self.last_score = float("inf")
+        # the per-frame search crop: the model's crop, or a smaller one at the same target scale
+        # (``search_size``: less trunk work per frame; the first frame keeps the full crop)
+        self._search_cfg = replace(self.net.cfg, crop_size=c.search_size) if c.search_size else self.net.cfg
         self.frame_size = (W, H)
 
     def update(self, frame: np.ndarray) -> tuple[np.ndarray, float]:
@@ -248,7 +251,7 @@ class RTMDNetTracker:
         self.box = bx.clip_boxes(self.box, (W, H))
         c = self.cfg
         self.frame_index += 1
-        crop = make_crop(self.box, self.net.cfg)
+        crop = make_crop(self.box, self._search_cfg)
         fmap = self._feature_map(frame, crop)
 
         t0 = clock()
