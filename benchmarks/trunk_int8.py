@@ -28,7 +28,7 @@ def crops(seqs, per_seq: int, cfg: ModelConfig) -> torch.Tensor:
     for s in seqs:
         for i in np.linspace(0, len(s) - 1, per_seq).astype(int):
             out.append(to_tensor(crop_image(s.frame(int(i)), make_crop(s.groundtruth[int(i)], cfg)), torch.device("cpu")))
-    return torch.cat(out).float()
+    return torch.cat(out)  # to_tensor gives float already
 
 
 def cpu_ms(fn, x: torch.Tensor, reps: int) -> float:

@@ -224,7 +224,12 @@ def test_search_size_sets_the_per_frame_crop(small_video, monkeypatch):
     np.testing.assert_array_equal(ref, same)
     sizes = []
     real = RTMDNetTracker._feature_map
-    monkeypatch.setattr(RTMDNetTracker, "_feature_map", lambda self, f, crop: (sizes.append((crop.size, crop.scale)), real(self, f, crop))[1])
+
+    def recording(self, frame, crop):
+        sizes.append((crop.size, crop.scale))
+        return real(self, frame, crop)
+
+    monkeypatch.setattr(RTMDNetTracker, "_feature_map", recording)
     small = cheap_tracker(replace(CHEAP, search_size=160))
     track(small, frames, box)
     n_init = 1 + CHEAP.init_augment_crops
