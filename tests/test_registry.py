@@ -1,11 +1,18 @@
 """The registry: every shipped tracker and variant by one name, each buildable; missing weights are errors."""
 from __future__ import annotations
 
+from dataclasses import asdict
+
+import numpy as np
 import pytest
 import torch
 
 from metartt_lite.track import registry
-from metartt_lite.core.checkpoint import WEIGHTS_DIR
+from metartt_lite.core.checkpoint import WEIGHTS_DIR, checkpoint_model_config, save_checkpoint
+from metartt_lite.core.config import ModelConfig
+from metartt_lite.data import samples
+from metartt_lite.model.net import build_net
+from metartt_lite.train.meta import MetaConfig, MetaLearner, learner_tensors
 from metartt_lite.track.registry import list_trackers, make_tracker
 from metartt_lite.core.utils import MetaRTTError
 
@@ -35,3 +42,31 @@ def test_missing_pretrain_checkpoint_is_an_error_not_random_weights(monkeypatch,
     with pytest.raises(MetaRTTError, match="pretrain checkpoint .*pretrain.pt is missing"):
         make_tracker("rtmdnet", dev=CPU)
     assert make_tracker("rtmdnet", dev=CPU, pretrained=False).name == "rtmdnet"  # the explicit opt-out
+
+
+def test_trackers_build_the_architecture_of_their_checkpoint(tmp_path):
+    """A checkpoint trained on another trunk cut (``pretrain --trunk-blocks 4``: 80 channels) builds a
+    network of that architecture, loaded with the checkpoint's own weights, for the rtmdnet presets and
+    for metartt; the box it tracks is finite and inside the frame."""
+    cfg4 = ModelConfig(trunk_blocks=4)
+    net = build_net(cfg4, CPU, seed=3)
+    tensors = {f"shared.{k}": v for k, v in net.shared.state_dict().items()}
+    tensors.update({f"head.{k}": v for k, v in net.head.state_dict().items()})
+    save_checkpoint(tmp_path / "pretrain.pt", "pretrain", cfg4, tensors)
+    learner = MetaLearner(net, MetaConfig())
+    save_checkpoint(tmp_path / "meta.pt", "meta", cfg4, learner_tensors(learner), extra={"config": asdict(MetaConfig())})
+    assert checkpoint_model_config(tmp_path / "meta.pt") == cfg4
+
+    video = samples.make_sample("translation", seed=0, n_frames=3)
+    H, W = video.frames[0].shape[:2]
+    for name, ckpt in (("rtmdnet-k5", "pretrain.pt"), ("metartt", "meta.pt")):
+        t = make_tracker(name, checkpoint=tmp_path / ckpt, seed=0, dev=CPU)
+        assert t.net.trunk.out_channels == 80 and t.net.shared.in_channels == 80, name
+        torch.testing.assert_close(t.net.shared.weight, net.shared.weight)  # the checkpoint's weights
+        t.init(video.frames[0], video.init_box)
+        for f in video.frames[1:]:
+            box, _ = t.update(f)
+            assert np.all(np.isfinite(box)) and box[0] >= 0 and box[1] >= 0 and box[0] + box[2] <= W + 1e-6 \
+                and box[1] + box[3] <= H + 1e-6, (name, box)
+    # the shipped (5-stage) trackers are unchanged: 112 trunk channels
+    assert make_tracker("rtmdnet", seed=0, dev=CPU).net.trunk.out_channels == 112

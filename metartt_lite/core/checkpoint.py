@@ -57,6 +57,16 @@ def load_checkpoint(path: str | os.PathLike, kind: str | None = None,
     return obj
 
 
+def checkpoint_model_config(path: str | os.PathLike) -> ModelConfig:
+    """The :class:`ModelConfig` a checkpoint was made for (its trunk cut, widths, crop): trackers and
+    meta-training build their network from it, so a checkpoint of another architecture loads as itself."""
+    obj = load_checkpoint(path)
+    try:
+        return ModelConfig(**obj["model_config"])
+    except (KeyError, TypeError) as e:
+        raise MetaRTTError(f"checkpoint {path} has no usable model_config ({e})") from None
+
+
 def check_tensors(obj: dict[str, Any], expected: dict[str, torch.Size], path: str | os.PathLike = "checkpoint") -> None:
     """Every expected tensor is present with the expected shape."""
     t = obj["tensors"]

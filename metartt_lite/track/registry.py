@@ -24,7 +24,7 @@ from typing import Any, Callable
 import torch
 
 from ..core.checkpoint import (META_CHECKPOINT, PRETRAINED, PRUNE_CHECKPOINT, PRUNE_NOMETA_CHECKPOINT,
-                         PRUNE_STATIC_CHECKPOINT)
+                         PRUNE_STATIC_CHECKPOINT, checkpoint_model_config)
 from ..core.config import ModelConfig, TrackConfig
 from ..data.sequences import as_rgb
 from ..train.meta import load_meta
@@ -44,16 +44,19 @@ def make_rtmdnet(name: str = "rtmdnet", checkpoint: str | Path | None = None, se
                  pretrained: bool = True) -> RTMDNetTracker:
     """An RT-MDNet preset (``OURS[name]``) on the pretrained shared conv + fc4–fc5 of ``checkpoint``
     (default ``weights/pretrain.pt``; missing: an error). ``pretrained=False`` (and no checkpoint) keeps
-    the seed-``seed`` random init instead — for tests and the from-scratch ablation only."""
+    the seed-``seed`` random init instead — for tests and the from-scratch ablation only. The network is
+    built for the checkpoint's own model config (its trunk cut) unless ``model_cfg`` is given."""
     if name not in OURS:
         raise MetaRTTError(f"{name!r} is not an RT-MDNet preset; known: {', '.join(OURS)}")
-    net = build_net(model_cfg, dev, seed=seed)
+    ckpt = None
     if checkpoint is not None or pretrained:
         ckpt = Path(checkpoint) if checkpoint is not None else PRETRAINED
         if not ckpt.exists():
             raise MetaRTTError(f"checkpoint {ckpt} does not exist" if checkpoint is not None else
                                f"the shipped pretrain checkpoint {ckpt} is missing; run 'python -m metartt_lite "
                                f"pretrain' or pass pretrained=False for a randomly initialised head")
+    net = build_net(model_cfg or (checkpoint_model_config(ckpt) if ckpt else None), dev, seed=seed)
+    if ckpt is not None:
         load_pretrained_into(net, ckpt)
     return RTMDNetTracker(net, OURS[name], name=name, seed=seed, dev=dev)
 
@@ -65,7 +68,7 @@ def make_metartt(checkpoint: str | Path | None = None, seed: int = 0, dev: torch
     if not path.exists():
         raise MetaRTTError(f"meta-learned checkpoint {path} not found; train one with "
                            f"'python -m metartt_lite meta-train --out DIR' and pass --checkpoint DIR/meta.pt")
-    net = build_net(None, dev)
+    net = build_net(checkpoint_model_config(path), dev)  # the architecture the checkpoint was trained for
     r_init, r_on, _extra = load_meta(path, net)
     # a Meta-Tracker-style checkpoint (--meta-tracker) has no A_on: online updates then reuse α_init^1
     k_init, k_on = len(r_init), (len(r_on) or cfg.k_on)

@@ -23,7 +23,8 @@ from tqdm.auto import tqdm
 
 from ..core import boxes as bx
 from .inner_loop import adapt
-from ..core.checkpoint import PRETRAINED, check_tensors, load_checkpoint, load_optimizer_state, save_checkpoint
+from ..core.checkpoint import (PRETRAINED, check_tensors, checkpoint_model_config, load_checkpoint, load_optimizer_state,
+                               save_checkpoint)
 from ..core.config import ModelConfig
 from .episodes import Episode, EpisodeConfig, pos_neg, sample_episode
 from ..data.synthetic import SyntheticConfig, make_clips
@@ -314,9 +315,10 @@ def load_learner_tensors(learner: MetaLearner, tensors: dict[str, torch.Tensor],
 def meta_train(sequences: list, out: Path, cfg: MetaConfig | None = None, model_cfg: ModelConfig | None = None,
                init_from: str | Path | None = None, resume: bool = False, dev: torch.device | None = None,
                command: str = "", progress: bool = True) -> Path:
-    """Meta-train on ``sequences`` and write ``out/meta.pt`` (+ ``meta_last.pt`` while running)."""
+    """Meta-train on ``sequences`` and write ``out/meta.pt`` (+ ``meta_last.pt`` while running). The network
+    has ``model_cfg``, else the architecture of ``init_from`` (e.g. a ``pretrain --trunk-blocks 4`` checkpoint)."""
     cfg = cfg or MetaConfig()
-    model_cfg = model_cfg or ModelConfig()
+    model_cfg = model_cfg or (checkpoint_model_config(init_from) if init_from else ModelConfig())
     dev = dev or default_device()
     out = check_output_dir(out)
     if cfg.episodes < 1 or cfg.meta_batch < 1:

@@ -22,7 +22,7 @@ from ..core.checkpoint import WEIGHTS_DIR, save_checkpoint
 from ..core.config import SAMPLING, ModelConfig
 from .features import CacheConfig, SequenceFeatures, cache_sequence
 from ..data.sequences import data_root, load_split
-from ..model.net import TrackerNet, build_net
+from ..model.net import TRUNK_STRIDE, TrackerNet, build_net
 from ..core.utils import (MetaRTTError, atomic_write_json, check_output_dir, device as default_device, git_commit,
                     seed_everything)
 
@@ -136,6 +136,9 @@ def add_parser(sub) -> None:
     p.add_argument("--iterations", type=int, default=PretrainConfig.iterations)
     p.add_argument("--frame-step", type=int, default=CacheConfig.frame_step)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--trunk-blocks", type=int, default=ModelConfig.trunk_blocks,
+                   help="EfficientNet-Lite0 stages kept in the frozen trunk (5: stride 16, 112 channels; "
+                        "4: stride 16, 80 channels, about half the trunk's cost)")
     p.set_defaults(func=_run)
 
 
@@ -144,6 +147,10 @@ def _run(args: argparse.Namespace) -> int:
     root = data_root(args.data)
     seqs = load_split(root, split=args.split, names=args.sequences)
     cfg = PretrainConfig(iterations=args.iterations, seed=args.seed, cache=CacheConfig(frame_step=args.frame_step))
-    path = pretrain(seqs, Path(args.out), cfg, command="python -m metartt_lite " + " ".join(sys.argv[1:]))
+    if args.trunk_blocks not in TRUNK_STRIDE:
+        raise MetaRTTError(f"--trunk-blocks must be one of {sorted(TRUNK_STRIDE)} (EfficientNet-Lite0 stages), "
+                           f"got {args.trunk_blocks}")
+    path = pretrain(seqs, Path(args.out), cfg, ModelConfig(trunk_blocks=args.trunk_blocks),
+                    command="python -m metartt_lite " + " ".join(sys.argv[1:]))
     print(f"wrote {path}")
     return 0
