@@ -259,7 +259,7 @@ def test_prune_train_resume_gives_the_same_parameters(trained):
     ex = obj["extra"]
     assert ex["step"] == 2 and "optimizer" not in ex and ex["command"] == "test"
     assert set(ex["mean_prune_rate"]) == {"shared", "fc4", "fc5"} and np.isfinite(ex["final_loss"])
-    for k in ("lambda", "tau", "sequences", "episodes", "wall_time_s", "device", "commit", "meta_checkpoint_sha1"):
+    for k in ("lambda", "tau", "sequences", "episodes", "wall_time_s", "device", "commit", "dirty", "selection", "meta_checkpoint_sha1"):
         assert k in ex, k
     assert (root / "pa" / "prune.json").is_file() and "optimizer" in load_checkpoint(root / "pa" / "prune_last.pt")["extra"]
 

@@ -23,7 +23,7 @@ from ..core.config import SAMPLING, ModelConfig
 from .features import CacheConfig, SequenceFeatures, cache_sequence
 from ..data.sequences import data_root, load_split
 from ..model.net import TRUNK_STRIDE, TrackerNet, build_net
-from ..core.utils import (MetaRTTError, atomic_write_json, check_output_dir, device as default_device, git_commit,
+from ..core.utils import (MetaRTTError, atomic_write_json, check_output_dir, device as default_device, git_commit, git_dirty,
                     seed_everything)
 
 
@@ -118,7 +118,8 @@ def pretrain(sequences: list, out: Path, cfg: PretrainConfig | None = None, mode
     out = Path(out)
     tensors = {f"shared.{k}": v for k, v in net.shared.state_dict().items()}
     tensors.update({f"head.{k}": v for k, v in net.head.state_dict().items()})
-    prov = {"command": command, "commit": git_commit(), "data": [s.name for s in sequences],
+    prov = {"command": command, "commit": git_commit(), "dirty": git_dirty(), "selection": "last iteration",
+            "data": [s.name for s in sequences],
             "frames": int(sum(len(f) for f in feats)), "iterations": cfg.iterations,
             "wall_time_s": round(time.time() - t0, 1), "cache_time_s": round(t_cache, 1), "device": str(dev),
             "final_loss": float(np.mean(losses[-100:])), "config": asdict(cfg), "model_config": model_cfg.to_dict()}

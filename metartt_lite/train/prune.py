@@ -33,7 +33,7 @@ from tqdm.auto import tqdm
 
 from ..core.checkpoint import PRETRAINED, load_checkpoint, load_optimizer_state, save_checkpoint
 from ..core.config import ModelConfig
-from ..core.utils import (MetaRTTError, atomic_write_json, check_output_dir, device as default_device, git_commit,
+from ..core.utils import (MetaRTTError, atomic_write_json, check_output_dir, device as default_device, git_commit, git_dirty,
                           remove_stale_temps)
 from ..data.sequences import data_root, load_split
 from ..model.net import TrackerNet, build_net, load_pretrained_into
@@ -233,7 +233,8 @@ def prune_train(sequences: list, out: str | Path, meta_checkpoint: str | Path | 
     def save(path: Path, final: bool) -> None:
         extra = {"step": step, "history": history, "wall_time_s": wall_prev + time.time() - t_start,
                  "config": asdict(cfg), "widths": widths, "sequences": names, "episodes": cfg.episodes,
-                 "lambda": cfg.lam, "tau": cfg.tau, "command": command, "commit": git_commit(), "device": str(dev),
+                 "lambda": cfg.lam, "tau": cfg.tau, "command": command, "commit": git_commit(), "dirty": git_dirty(),
+                 "selection": "last episode", "device": str(dev),
                  "meta_checkpoint": str(meta_checkpoint) if meta_checkpoint else None,
                  "meta_checkpoint_sha1": meta_sha, "no_meta": cfg.no_meta, "static_mask": cfg.static_mask,
                  "cache_time_s": t_cache, **summary()}
