@@ -22,7 +22,7 @@ import torch
 
 from metartt_lite.data.sequences import data_root, load_sequence
 from metartt_lite.track import rtmdnet as tracker_module
-from metartt_lite.track.registry import make_tracker
+from metartt_lite.track.registry import make_tracker, split_spec
 
 STAGES = ("crop", "trunk", "scoring", "roi", "bbreg", "collect", "update")
 
@@ -51,7 +51,8 @@ def decode(seq_name: str, frames: int, upscale: tuple[int, int] | None) -> tuple
 
 
 def run_once(name: str, seed: int, frames: list[np.ndarray], box: np.ndarray, profiler=None) -> dict[str, float]:
-    t = make_tracker(name, seed=seed)
+    name, ckpt = split_spec(name)
+    t = make_tracker(name, checkpoint=ckpt, seed=seed)
     t.init(frames[0], box.copy())
     t.times.__init__()
     n = len(frames) - 1
@@ -76,7 +77,7 @@ def main() -> None:
     ap.add_argument("--small", default="Crossing,Boy", help="comma-separated sequences with small frames")
     ap.add_argument("--large", default="UAV123_10fps_person12_1", help="sequences with 1280x720 frames ('' = none)")
     ap.add_argument("--upscale", default="", help="WxH: resize the --large frames to this size (e.g. 1280x720)")
-    ap.add_argument("--trackers", default="metartt,metartt-prune")
+    ap.add_argument("--trackers", default="metartt,metartt-prune", help="comma-separated; NAME@CHECKPOINT runs a tracker on other weights")
     ap.add_argument("--frames", type=int, default=80, help="frames per sequence (0 = all)")
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--threads", type=int, default=0, help="torch threads (0 = torch's default)")

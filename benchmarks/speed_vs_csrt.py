@@ -21,7 +21,7 @@ import numpy as np
 import torch
 
 from metartt_lite.data.sequences import data_root, load_split
-from metartt_lite.track.registry import make_tracker
+from metartt_lite.track.registry import make_tracker, split_spec
 
 
 def decode(seq, n: int, upscale: bool) -> tuple[list[np.ndarray], np.ndarray, float]:
@@ -46,7 +46,8 @@ def decode(seq, n: int, upscale: bool) -> tuple[list[np.ndarray], np.ndarray, fl
 
 def run(name: str, frames: list[np.ndarray], box: np.ndarray) -> tuple[float, float]:
     """Wall and process CPU seconds for the updates (frames 1..n-1), init excluded."""
-    t = make_tracker(name, seed=0)
+    name, ckpt = split_spec(name)
+    t = make_tracker(name, checkpoint=ckpt, seed=0)
     t.init(frames[0], box.copy())
     c0, t0 = time.process_time(), time.perf_counter()
     for f in frames[1:]:
@@ -56,7 +57,7 @@ def run(name: str, frames: list[np.ndarray], box: np.ndarray) -> tuple[float, fl
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--trackers", default="csrt,metartt,metartt-prune", help="the first is the reference")
+    ap.add_argument("--trackers", default="csrt,metartt,metartt-prune", help="the first is the reference; NAME@CHECKPOINT runs a tracker on other weights")
     ap.add_argument("--split", default="val")
     ap.add_argument("--frames", type=int, default=60, help="frames per sequence (0 = all)")
     ap.add_argument("--repeats", type=int, default=3)

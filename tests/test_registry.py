@@ -70,3 +70,10 @@ def test_trackers_build_the_architecture_of_their_checkpoint(tmp_path):
                 and box[1] + box[3] <= H + 1e-6, (name, box)
     # the shipped (5-stage) trackers are unchanged: 112 trunk channels
     assert make_tracker("rtmdnet", seed=0, dev=CPU).net.trunk.out_channels == 112
+
+
+def test_split_spec_names_a_tracker_and_optional_weights():
+    assert registry.split_spec("metartt") == ("metartt", None)
+    assert registry.split_spec("metartt@runs/m/meta.pt") == ("metartt", "runs/m/meta.pt")
+    with pytest.raises(MetaRTTError, match="no checkpoint after"):
+        registry.split_spec("metartt@")

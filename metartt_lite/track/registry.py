@@ -35,7 +35,7 @@ from .pruned import make_metartt_prune
 from .rtmdnet import RTMDNetTracker
 from ..core.utils import MetaRTTError, parse_device
 
-__all__ = ["TrackerSpec", "TRACKERS", "COLORS", "BGRFrames", "list_trackers", "make_tracker", "make_rtmdnet",
+__all__ = ["TrackerSpec", "TRACKERS", "COLORS", "BGRFrames", "list_trackers", "make_tracker", "split_spec", "make_rtmdnet",
            "make_metartt"]
 
 
@@ -143,6 +143,15 @@ class BGRFrames:
 
     def __repr__(self) -> str:
         return f"BGRFrames({self.tracker!r})"
+
+
+def split_spec(spec: str) -> tuple[str, str | None]:
+    """``"NAME"`` or ``"NAME@CHECKPOINT"`` (a registered tracker on other weights, e.g.
+    ``metartt@runs/m/meta.pt``, as benchmark scripts take them) → (name, checkpoint or None)."""
+    name, sep, ckpt = spec.partition("@")
+    if sep and not ckpt:
+        raise MetaRTTError(f"tracker spec {spec!r}: no checkpoint after '@'")
+    return name, (ckpt or None)
 
 
 def make_tracker(name: str, checkpoint: str | Path | None = None, seed: int = 0,
