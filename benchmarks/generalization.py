@@ -24,14 +24,20 @@ from metartt_lite.evaluation.compare import compare, compare_markdown, write_com
 from metartt_lite.data.sequences import data_root, load_split
 from metartt_lite.evaluation.ope import evaluate, format_table, load_results, plot_results
 from metartt_lite.core.utils import atomic_write_json
-from metartt_lite.track.registry import make_metartt, make_tracker
+from metartt_lite.track.registry import make_metartt, make_tracker, split_spec
 from metartt_lite.core.utils import MetaRTTError, parse_seeds
 
 
 def build(name: str, seed: int, variants: dict[str, str], pretrained: str | None) -> object:
-    """A variant from its meta checkpoint, else a registered tracker (module level: picklable for workers)."""
+    """A variant from its meta checkpoint (or ``TRACKER@CHECKPOINT``: a registered tracker on other weights,
+    e.g. ``metartt-prune@runs/p/prune.pt``), else a registered tracker (module level: picklable for workers)."""
     if name in variants:
-        return make_metartt(checkpoint=variants[name], seed=seed, name=name)
+        tracker, ckpt = split_spec(variants[name])
+        if ckpt is None:
+            return make_metartt(checkpoint=variants[name], seed=seed, name=name)
+        t = make_tracker(tracker, checkpoint=ckpt, seed=seed)
+        t.name = name
+        return t
     if pretrained and not name.startswith(("csrt", "kcf", "mil", "metartt")):
         return make_tracker(name, checkpoint=pretrained, seed=seed)
     return make_tracker(name, seed=seed)
@@ -42,7 +48,8 @@ def main() -> None:
     ap.add_argument("--data", default=None)
     ap.add_argument("--split", default="val")
     ap.add_argument("--sequences", default=None)
-    ap.add_argument("--variant", action="append", default=[], help="NAME=PATH of a meta checkpoint (repeatable)")
+    ap.add_argument("--variant", action="append", default=[],
+                    help="NAME=PATH of a meta checkpoint, or NAME=TRACKER@PATH (repeatable)")
     ap.add_argument("--baselines", default="rtmdnet-k5-tuned,csrt")
     ap.add_argument("--pretrained", default=None, help="pretrain checkpoint for the rtmdnet baselines")
     ap.add_argument("--seeds", default="0,1,2")
@@ -55,8 +62,9 @@ def main() -> None:
     variants = {}
     for v in args.variant:
         name, sep, path = v.partition("=")
-        if not sep or not Path(path).is_file():
-            raise MetaRTTError(f"--variant {v!r}: expected NAME=PATH of an existing meta checkpoint")
+        if not sep or not Path(split_spec(path)[1] or path).is_file():
+            raise MetaRTTError(f"--variant {v!r}: expected NAME=PATH of an existing meta checkpoint "
+                               f"(or NAME=TRACKER@PATH)")
         variants[name] = path
     baselines = [b for b in args.baselines.split(",") if b]
     reused = [t for t in args.reuse_trackers.split(",") if t]
