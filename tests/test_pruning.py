@@ -324,8 +324,12 @@ def test_all_keep_pruned_tracker_reproduces_unpruned_tracker(trained):
     assert pt.full_net.shared.out_channels == SMALL.shared_channels
     assert pt.prune_rate == {"shared": 0.5, "fc4": 0.75, "fc5": 0.75}
     assert pt.pos_mem[0].shape[1] == 18 and pt.bb_W.shape[0] == 18 and np.all(np.isfinite(boxes))
-    # the preset is registered; missing checkpoints give a clear error
+    # the preset is registered; a prune checkpoint alone finds the meta checkpoint it was trained on (here
+    # a SMALL net: the shipped weights/meta.pt would be another architecture); missing checkpoints: clear errors
     from metartt_lite.track.registry import make_tracker
+    own = make_tracker("metartt-prune", checkpoint=str(prune_ckpt), seed=3, dev=CPU)
+    assert own.full_net.shared.out_channels == SMALL.shared_channels
+    torch.testing.assert_close(own.full_net.shared.weight, net.shared.weight)
     with pytest.raises(MetaRTTError, match="checkpoint .* not found"):
         make_tracker("metartt-prune", checkpoint=str(root / "nope.pt"), dev=CPU)
     with pytest.raises(MetaRTTError, match="meta-learned checkpoint .* not found"):

@@ -91,11 +91,22 @@ class PrunedTracker(RTMDNetTracker):
         self.frame_size = frame_size
 
 
+def _own_meta_checkpoint(extra: dict) -> Path:
+    """The meta checkpoint a prune checkpoint was trained on, when its recorded file is still there
+    unchanged (same SHA-1); else the shipped ``weights/meta.pt``."""
+    recorded, sha = extra.get("meta_checkpoint"), extra.get("meta_checkpoint_sha1")
+    if recorded and sha and Path(recorded).is_file() and file_sha1(recorded) == sha:
+        return Path(recorded)
+    return META_CHECKPOINT
+
+
 def load_tracker_parts(prune_checkpoint: str | Path, checkpoint: str | Path | None = None,
                        dev: torch.device | None = None):
     """(full net, TrackConfig, (A_init, A_on), ψ, PruneConfig) for ``metartt-prune``: θ0 and rates from
-    the meta checkpoint (default ``weights/meta.pt``), or for a ``--no-meta`` prune checkpoint from the
-    pretrain checkpoint it was trained with (or ``checkpoint``) and the constant rates it used."""
+    the meta checkpoint ``checkpoint`` — by default the one the prune checkpoint was trained on (its recorded
+    path, if that file still has the recorded SHA-1), else ``weights/meta.pt`` — or for a ``--no-meta`` prune
+    checkpoint from the pretrain checkpoint it was trained with (or ``checkpoint``) and the constant rates
+    it used."""
     dev = dev or default_device()
     pruner, pc, extra = load_pruner(prune_checkpoint)
     model_cfg = ModelConfig(**load_checkpoint(prune_checkpoint)["model_config"])
@@ -103,7 +114,7 @@ def load_tracker_parts(prune_checkpoint: str | Path, checkpoint: str | Path | No
         src = checkpoint if checkpoint is not None else extra.get("meta_checkpoint")
         learner, _ = build_learner(src, pc, dev, model_cfg)
     else:
-        src = Path(checkpoint) if checkpoint is not None else META_CHECKPOINT
+        src = Path(checkpoint) if checkpoint is not None else _own_meta_checkpoint(extra)
         if not Path(src).exists():
             raise MetaRTTError(f"meta-learned checkpoint {src} not found; train one with "
                                f"'python -m metartt_lite meta-train --out DIR' and pass --checkpoint DIR/meta.pt")
@@ -145,7 +156,8 @@ def make_metartt_prune(checkpoint: str | Path | None = None, seed: int = 0, dev:
                        default_prune_checkpoint: str | Path = PRUNE_CHECKPOINT) -> PrunedTracker:
     """The ``metartt-prune`` tracker and its variants. ``prune_checkpoint`` defaults to
     ``default_prune_checkpoint`` (``weights/prune.pt``); a prune checkpoint passed as ``checkpoint`` is
-    taken as the prune checkpoint (the meta one is then ``weights/meta.pt``). ``tau``/``min_keep``
+    taken as the prune checkpoint (the meta one is then the one it was trained on, see
+    :func:`load_tracker_parts`). ``tau``/``min_keep``
     default to the values the checkpoint was trained with."""
     if checkpoint is not None and prune_checkpoint is None and Path(checkpoint).is_file():
         try:
