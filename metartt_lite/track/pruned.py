@@ -10,8 +10,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..core.checkpoint import META_CHECKPOINT, PRUNE_CHECKPOINT, load_checkpoint
-from ..core.config import ModelConfig, TrackConfig
+from ..core.checkpoint import META_CHECKPOINT, PRUNE_CHECKPOINT, checkpoint_model_config, load_checkpoint
+from ..core.config import TrackConfig
 from ..core.utils import MetaRTTError, device as default_device
 from ..model.net import TrackerNet
 from ..model.pruning_net import MaskPredictor
@@ -109,7 +109,7 @@ def load_tracker_parts(prune_checkpoint: str | Path, checkpoint: str | Path | No
     it used."""
     dev = dev or default_device()
     pruner, pc, extra = load_pruner(prune_checkpoint)
-    model_cfg = ModelConfig(**load_checkpoint(prune_checkpoint)["model_config"])
+    model_cfg = checkpoint_model_config(prune_checkpoint)
     if pc.no_meta:
         src = checkpoint if checkpoint is not None else extra.get("meta_checkpoint")
         learner, _ = build_learner(src, pc, dev, model_cfg)
