@@ -35,9 +35,9 @@ def run(tmp_path_factory):
         os.environ["METARTT_CACHE"] = old
 
 
-def _reproduce(T, root, capsys):
+def _reproduce(T, root, capsys, *extra):
     rc = main(["reproduce", "--data", str(root), "--out", str(T / "out"), "--quick", "--episodes", "2",
-               "--prune-episodes", "2", "--meta-batch", "2", "-q"])
+               "--prune-episodes", "2", "--meta-batch", "2", "-q", *extra])
     cap = capsys.readouterr()
     assert rc == 0, cap.err
     return cap.out
@@ -86,14 +86,22 @@ def test_reproduce_end_to_end_and_cache(run, capsys):
         assert 0.0 <= pr["mean"] <= 1.0 and set(pr["layers"]) == {"shared", "fc4", "fc5"}
     assert res["tables"]["table1"][0]["paper"]["succ"] == 65.0
 
-    # second run: every checkpoint reused, nothing retrained
+    # second run, evaluation in 2 worker processes: every checkpoint reused, nothing retrained, and the
+    # same boxes and pruning rates as the single-process run (the trackers are seeded per video)
     ckpts = sorted((out / "checkpoints").glob("*/*.pt"))
     mtimes = {p: p.stat().st_mtime_ns for p in ckpts}
-    log2 = _reproduce(T, root, capsys)
+    log2 = _reproduce(T, root, capsys, "--workers", "2")
     assert log2.count("reusing") == len(META_VARIANTS) + len(PRUNE_VARIANTS)
     assert {p: p.stat().st_mtime_ns for p in ckpts} == mtimes
     res2 = json.loads((out / "results.json").read_text())
     assert all(v["reused"] for v in res2["reproduce"]["training"].values())
+    assert res2["config"]["workers"] == 2 and "--workers 2" in res2["reproduce"]["command"]
+    assert "2 worker processes" in (out / "README.md").read_text()
+    for name, t in res["trackers"].items():
+        assert res2["trackers"][name]["auc"] == pytest.approx(t["auc"], abs=1e-12), name
+    assert res2["prune_rates"].keys() == res["prune_rates"].keys()
+    for name, pr in res["prune_rates"].items():
+        assert res2["prune_rates"][name]["per_video"] == pr["per_video"], name
 
     # per-sequence section: ablation rows against the table's first row, recomputed here by hand
     readme2 = (out / "README.md").read_text()

@@ -41,6 +41,7 @@ import json
 import sys
 import time
 from pathlib import Path
+from dataclasses import dataclass
 from typing import Callable
 
 
@@ -197,26 +198,40 @@ def _train_all(train_seqs: list, ckpt_dir: Path, meta_episodes: int, prune_episo
 
 # ---------------------------------------------------------------------------------------- evaluation
 
-def _make_factory(training: dict[str, dict], pretrained: Path | None, rates: dict[str, list]):
+@dataclass(frozen=True)
+class _Factory:
     """(tracker name, seed) -> tracker from the registry: ours and the peers with the shipped weights, the
-    variants with this run's checkpoints (OUT/checkpoints)."""
-    by_name = {v["tracker"]: (variant, v) for variant, v in training.items()}
-    full_meta = training["full"]["checkpoint"]
+    variants with this run's checkpoints (OUT/checkpoints). A module-level class, so that it pickles into
+    ``evaluate``'s worker processes."""
+    training: dict
+    pretrained: Path | None
 
-    def factory(name: str, seed: int):
+    def __call__(self, name: str, seed: int):
+        by_name = {v["tracker"]: v for v in self.training.values()}
         if name in by_name:
-            variant, v = by_name[name]
+            v = by_name[name]
             if v["kind"] == "meta":
                 t = make_metartt(checkpoint=v["checkpoint"], seed=seed, name=name)
             else:
-                meta_ckpt = pretrained if v["flags"].get("no_meta") else full_meta
+                meta_ckpt = self.pretrained if v["flags"].get("no_meta") else self.training["full"]["checkpoint"]
                 t = make_tracker(name, checkpoint=meta_ckpt, prune_checkpoint=v["checkpoint"], seed=seed)
         else:
             t = make_tracker(name, seed=seed)
         t.name = name
-        record_prune_rates(t, name, rates)
         return t
-    return factory
+
+
+def _first_frame_prune_rates(names: list[str], seqs: list, factory: _Factory, seeds: list[int]) -> dict[str, list]:
+    """Per-layer pruning rate of every pruned tracker on every (seed, video), from its first-frame pruning
+    (the same ``init`` the evaluation runs; measured here, in this process, so it also works with workers)."""
+    rates: dict[str, list] = {}
+    for name in names:
+        for seed in seeds:
+            for seq in seqs:
+                t = factory(name, seed)
+                record_prune_rates(t, name, rates)
+                t.init(seq.frame(0), seq.init_box)
+    return rates
 
 
 def _rows(res: dict, prune_rates: dict) -> dict[str, list[dict]]:
@@ -263,6 +278,11 @@ def _eval_seeds(rp: dict) -> list[int]:
     return list(t) if isinstance(t, list) else [t]
 
 
+def _workers_note(report: dict) -> str:
+    w = report.get("config", {}).get("workers", 1)
+    return f"; {w} worker processes, FPS comparable within this run only" if w > 1 else ""
+
+
 def _markdown(report: dict) -> str:
     rp = report["reproduce"]
     tables = report["tables"]
@@ -276,7 +296,7 @@ def _markdown(report: dict) -> str:
          f"episodes per pruning variant; all meta variants start from the shipped `pretrain.pt`.",
          f"* Evaluation: `val` split, {len(rp['val_sequences'])} sequences ({', '.join(rp['val_sequences'])}; "
          f"{rp['val_frames']} frames), every tracker in one `evaluation.evaluate` call (same frames, same "
-         f"timer), tracker seeds {', '.join(map(str, _eval_seeds(rp)))} (OpenCV's trackers are deterministic and "
+         f"timer{_workers_note(report)}), tracker seeds {', '.join(map(str, _eval_seeds(rp)))} (OpenCV's trackers are deterministic and "
          f"run once), {report['wall_time']:.0f} s.",
          f"* Wall time of this run: {rp['total_wall_time_s']:.0f} s (training {rp['training_wall_time_s']:.0f} s, "
          f"evaluation {rp['evaluation_wall_time_s']:.0f} s).",
@@ -399,7 +419,9 @@ def render(out: str | Path, command: str = "") -> dict:
 def reproduce(data: str | None, out: str | Path, quick: bool = False, sequences: str | None = None,
               episodes: int | None = None, prune_episodes: int | None = None, seed: int = 0,
               train_sequences: str | None = None, meta_batch: int = 4, progress: bool = False,
-              command: str = "", eval_seeds: list[int] | None = None) -> dict:
+              command: str = "", eval_seeds: list[int] | None = None, workers: int = 1) -> dict:
+    """Train what is missing (cached in ``OUT/checkpoints``), evaluate every row on ``val`` in one
+    :func:`evaluate` call (``workers`` processes over sequences) and write ``OUT/README.md`` and results."""
 
     t_all = time.time()
     out = check_output_dir(out)
@@ -438,14 +460,17 @@ def reproduce(data: str | None, out: str | Path, quick: bool = False, sequences:
 
     names = list(dict.fromkeys(n for _t, rows in TABLES.values() for n, _l in rows))
     names = [n for n in names if n not in PEER_TRACKERS] + list(PEER_TRACKERS)
-    rates: dict[str, list] = {}
     seed_everything(seed)
-    _log(f"evaluating {len(names)} trackers on {len(val_seqs)} val sequences in one evaluate call")
+    _log(f"evaluating {len(names)} trackers on {len(val_seqs)} val sequences in one evaluate call"
+         f"{f' ({workers} workers)' if workers > 1 else ''}")
     t0 = time.time()
     eval_seeds = list(eval_seeds) if eval_seeds else [seed]
-    res = evaluate(names, val_seqs, _make_factory(training, pretrained, rates), out_dir=out, progress=progress,
+    factory = _Factory(training, pretrained)
+    res = evaluate(names, val_seqs, factory, out_dir=out, progress=progress, workers=workers,
                    config={"command": "reproduce", "split": "val", "seed": seed, "quick": quick}, seeds=eval_seeds)
     t_eval = time.time() - t0
+    pruned = [v["tracker"] for v in training.values() if v["kind"] == "prune"]
+    rates = _first_frame_prune_rates(pruned, val_seqs, factory, eval_seeds)
     prune_rates = {n: prune_rate_summary(v) for n, v in rates.items() if v}
     res["prune_rates"] = prune_rates
     res["tables"] = _rows(res, prune_rates)
@@ -492,6 +517,9 @@ def add_parser(sub) -> None:
     p.add_argument("--meta-batch", type=int, default=4, help=argparse.SUPPRESS)
     p.add_argument("--seed", type=int, default=0, help="training seed (and the tracker seed without --seeds)")
     p.add_argument("--seeds", default=None, help="tracker seeds of the evaluation, e.g. 0,1,2 (default: --seed)")
+    p.add_argument("--workers", type=int, default=1,
+                   help="evaluation processes (sequences split between them; torch threads divided; FPS then "
+                        "compares only within this run)")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
     p.add_argument("--render-only", action="store_true",
                    help="rewrite OUT/README.md and the plots from OUT/results.json of an earlier run (no training, "
@@ -502,9 +530,9 @@ def add_parser(sub) -> None:
 def _command(args: argparse.Namespace) -> str:
     """The command line this run is equivalent to (from the parsed arguments, not sys.argv)."""
     parts = ["python -m metartt_lite reproduce"]
-    for k in ("data", "out", "sequences", "episodes", "prune_episodes", "train_sequences", "seed", "seeds"):
+    for k in ("data", "out", "sequences", "episodes", "prune_episodes", "train_sequences", "seed", "seeds", "workers"):
         v = getattr(args, k, None)
-        if v is not None:
+        if v is not None and not (k == "workers" and v == 1):
             parts.append(f"--{k.replace('_', '-')} {v}")
     if args.quick:
         parts.append("--quick")
@@ -521,5 +549,6 @@ def _run(args: argparse.Namespace) -> int:
     reproduce(args.data, Path(args.out), quick=args.quick, sequences=args.sequences, episodes=args.episodes,
               prune_episodes=args.prune_episodes, seed=args.seed, train_sequences=args.train_sequences,
               meta_batch=args.meta_batch, progress=progress,
-              command=_command(args), eval_seeds=parse_seeds(args.seeds) if args.seeds else None)
+              command=_command(args), eval_seeds=parse_seeds(args.seeds) if args.seeds else None,
+              workers=args.workers)
     return 0
