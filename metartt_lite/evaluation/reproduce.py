@@ -25,11 +25,11 @@
    FPS ratios vs ``rtmdnet`` measured in this run), ``OUT/success.png``, ``OUT/precision.png`` and the
    interactive ``OUT/success.html``.
 
-Durations on this project's 2-core CPU machine: **full mode** (1,000 meta episodes × 6 variants at
-~1.9 episodes/s ≈ 9 min each for the four full variants and under 3 min for the two Meta-Tracker ones,
-500 prune episodes × 3 variants ≈ 1.5 min each, a feature cache once, then all 15 trackers on the 5
-``val`` sequences ≈ 9.5 min) took **54 min** (docs/results/full); ``--quick`` (40 meta and 40 prune
-episodes, the two shortest ``val`` sequences) takes **under 15 min**
+Durations on this project's 2-core CPU machine (AMD EPYC): on the 24/11 split, **full mode** trains
+each meta variant in 17–20 min (the two Meta-Tracker ones 6.5–7.5 min) and each pruning variant in
+4.4–5 min; the evaluation of all 15 trackers with ``--seeds 0,1,2 --workers 2`` took 54 min
+(docs/results/full). On the earlier 5-sequence ``val`` split with one seed the whole run took 54 min.
+``--quick`` (40 meta and 40 prune episodes, the two shortest ``val`` sequences) takes **under 15 min**
 (most of it the first feature cache). Quick numbers show the pipeline works; they are not the paper's
 comparison (a few dozen episodes do not meta-learn much).
 """
@@ -499,7 +499,7 @@ def add_parser(sub) -> None:
     p = sub.add_parser("reproduce", help="train every variant and write the paper's Tables 1-3 (val split)",
                        description="Train the meta and pruning variants (cached in OUT/checkpoints), evaluate every "
                                    "row on the val split in one run and write OUT/README.md (Tables 1-3 beside the "
-                                   "paper's numbers), results.json and plots. Full mode takes ~55 min on 2 CPU "
+                                   "paper's numbers), results.json and plots. Full mode takes ~2.5 h on 2 CPU "
                                    "cores; --quick under 15 min.")
     p.add_argument("--data", default=None, help="data folder with splits.json (default: $METARTT_DATA, else ../shared/data)")
     p.add_argument("--out", required=True, help="output folder (checkpoints are cached in OUT/checkpoints)")
