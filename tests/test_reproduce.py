@@ -11,7 +11,7 @@ import pytest
 from metartt_lite.evaluation.compare import compare
 
 from metartt_lite.cli import main
-from metartt_lite.evaluation.reproduce import META_VARIANTS, PRUNE_VARIANTS, TABLES
+from metartt_lite.evaluation.reproduce import META_VARIANTS, PEER_TRACKERS, PRUNE_VARIANTS, TABLES
 from metartt_lite.data.samples import make_sample, write_sample_as_otb
 
 NAMES = ["s0", "s1", "s2"]
@@ -87,7 +87,8 @@ def test_reproduce_end_to_end_and_cache(run, capsys):
     assert res["tables"]["table1"][0]["paper"]["succ"] == 65.0
 
     # second run, evaluation in 2 worker processes: every checkpoint reused, nothing retrained, and the
-    # same boxes and pruning rates as the single-process run (the trackers are seeded per video)
+    # same boxes and pruning rates as the single-process run for our trackers (seeded per video; OpenCV's
+    # MIL draws from OpenCV's own RNG, whose state differs in a fresh worker process)
     ckpts = sorted((out / "checkpoints").glob("*/*.pt"))
     mtimes = {p: p.stat().st_mtime_ns for p in ckpts}
     log2 = _reproduce(T, root, capsys, "--workers", "2")
@@ -98,6 +99,8 @@ def test_reproduce_end_to_end_and_cache(run, capsys):
     assert res2["config"]["workers"] == 2 and "--workers 2" in res2["reproduce"]["command"]
     assert "2 worker processes" in (out / "README.md").read_text()
     for name, t in res["trackers"].items():
+        if name in PEER_TRACKERS:
+            continue
         assert res2["trackers"][name]["auc"] == pytest.approx(t["auc"], abs=1e-12), name
     assert res2["prune_rates"].keys() == res["prune_rates"].keys()
     for name, pr in res["prune_rates"].items():
