@@ -162,6 +162,22 @@ def test_head_functional_equals_module():
     y.sum().backward()
     assert all(v.grad is not None for v in p.values())
     assert all(v.grad is None for v in net.head.parameters())
+    # oracle: torch.func.functional_call on the module (what head_forward ran before), in eval mode and
+    # in train mode with dropout (the same random numbers from the same seed), gradients included
+    from torch.func import functional_call
+    for train in (False, True):
+        net.head.train(train)
+        for layer in ("fc4", "fc5", "fc6"):
+            torch.manual_seed(3)
+            ref = functional_call(net.head, p, (x,), {"out_layer": layer})
+            (gref,) = torch.autograd.grad(ref.square().sum(), p["fc4.weight"])
+            torch.manual_seed(3)
+            got = net.head_forward(x, params=p, out_layer=layer)
+            (g,) = torch.autograd.grad(got.square().sum(), p["fc4.weight"])
+            assert torch.equal(got, ref) and torch.equal(g, gref)
+            if train and layer != "fc4":
+                assert not torch.equal(got, net.head_forward(x, params=p, out_layer=layer))  # dropout is live
+    net.head.eval()
 
 
 def test_shared_functional_equals_module():

@@ -9,13 +9,13 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+from typing import Mapping
 
 import cv2
 import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from torch.func import functional_call
 from torchvision.ops import roi_align
 
 from ..core.checkpoint import check_tensors, load_checkpoint
@@ -158,16 +158,24 @@ class Head(nn.Module):
         self.fc6 = nn.Linear(width, 2)
         self.dropout = dropout
 
-    def forward(self, x: torch.Tensor, out_layer: str = "fc6") -> torch.Tensor:
-        x = F.relu(self.fc4(x))
+    def forward(self, x: torch.Tensor, out_layer: str = "fc6",
+                params: Mapping[str, torch.Tensor] | None = None) -> torch.Tensor:
+        """fc4 → fc5 → fc6 with the module's own weights, or with ``params`` (keys ``fc4.weight``, ...;
+        the same ops, so the same numbers: a direct functional form, without ``functional_call``'s
+        per-call parameter swapping, which costs more than the tracker's small matmuls)."""
+        def linear(name: str, h: torch.Tensor) -> torch.Tensor:
+            if params is None:
+                return getattr(self, name)(h)
+            return F.linear(h, params[f"{name}.weight"], params[f"{name}.bias"])
+        x = F.relu(linear("fc4", x))
         if out_layer == "fc4":
             return x
         x = F.dropout(x, self.dropout, self.training)
-        x = F.relu(self.fc5(x))
+        x = F.relu(linear("fc5", x))
         if out_layer == "fc5":
             return x
         x = F.dropout(x, self.dropout, self.training)
-        return self.fc6(x)
+        return linear("fc6", x)
 
 
 class TrackerNet(nn.Module):
@@ -210,10 +218,8 @@ class TrackerNet(nn.Module):
         return r.flatten(1)
 
     def head_forward(self, x: torch.Tensor, params: dict[str, torch.Tensor] | None = None, out_layer: str = "fc6") -> torch.Tensor:
-        """The head on RoI features, optionally with a parameter dict (``torch.func.functional_call``)."""
-        if params is None:
-            return self.head(x, out_layer)
-        return functional_call(self.head, params, (x,), {"out_layer": out_layer})
+        """The head on RoI features, optionally with a parameter dict θ (differentiable in θ)."""
+        return self.head(x, out_layer, params)
 
     def head_params(self) -> "OrderedDict[str, torch.Tensor]":
         """The adaptable parameters θ (fc4–fc6) as an ordered dict keyed like ``self.head``."""
