@@ -77,3 +77,25 @@ def test_split_spec_names_a_tracker_and_optional_weights():
     assert registry.split_spec("metartt@runs/m/meta.pt") == ("metartt", "runs/m/meta.pt")
     with pytest.raises(MetaRTTError, match="no checkpoint after"):
         registry.split_spec("metartt@")
+
+
+@pytest.mark.parametrize("name,shipped", [("metartt-prune-nometa", "pretrain.pt"), ("metartt-prune", "meta.pt")])
+def test_prune_checkpoints_fall_back_to_the_shipped_source_when_the_recorded_path_is_gone(monkeypatch, tmp_path, name, shipped):
+    """A prune checkpoint records the (absolute) path of the checkpoint it was trained on; on another
+    machine that path is gone, and the shipped source is used instead — also for ``--no-meta`` ones,
+    which took the recorded pretrain path as is and failed on every machine but the training one."""
+    import warnings
+    from metartt_lite.core.checkpoint import load_checkpoint
+    from metartt_lite.track import pruned
+    real = pruned.load_pruner
+
+    def gone(path):
+        pruner, pc, extra = real(path)
+        return pruner, pc, {**extra, "meta_checkpoint": str(tmp_path / "gone" / shipped)}
+    monkeypatch.setattr(pruned, "load_pruner", gone)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the shipped source has the recorded SHA-1: no mismatch warning
+        t = make_tracker(name, seed=0)
+    src = load_checkpoint(WEIGHTS_DIR / shipped)["tensors"]
+    key = "shared.weight" if "shared.weight" in src else next(k for k in src if k.endswith("shared.weight"))
+    torch.testing.assert_close(t.full_net.shared.weight.detach(), src[key].to(t.full_net.shared.weight), rtol=0, atol=0)

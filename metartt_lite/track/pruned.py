@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..core.checkpoint import META_CHECKPOINT, PRUNE_CHECKPOINT, checkpoint_model_config, load_checkpoint
+from ..core.checkpoint import META_CHECKPOINT, PRETRAINED, PRUNE_CHECKPOINT, checkpoint_model_config, load_checkpoint
 from ..core.config import TrackConfig
 from ..core.utils import MetaRTTError, device as default_device
 from ..model.net import TrackerNet
@@ -91,13 +91,14 @@ class PrunedTracker(RTMDNetTracker):
         self.frame_size = frame_size
 
 
-def _own_meta_checkpoint(extra: dict) -> Path:
-    """The meta checkpoint a prune checkpoint was trained on, when its recorded file is still there
-    unchanged (same SHA-1); else the shipped ``weights/meta.pt``."""
+def _own_meta_checkpoint(extra: dict, shipped: Path = META_CHECKPOINT) -> Path:
+    """The checkpoint a prune checkpoint was trained on (meta, or pretrain for ``--no-meta``), when its
+    recorded file is still there unchanged (same SHA-1); else the shipped one (``weights/meta.pt`` or
+    ``weights/pretrain.pt``): a recorded path is an absolute path on the training machine."""
     recorded, sha = extra.get("meta_checkpoint"), extra.get("meta_checkpoint_sha1")
     if recorded and sha and Path(recorded).is_file() and file_sha1(recorded) == sha:
         return Path(recorded)
-    return META_CHECKPOINT
+    return shipped
 
 
 def load_tracker_parts(prune_checkpoint: str | Path, checkpoint: str | Path | None = None,
@@ -105,13 +106,14 @@ def load_tracker_parts(prune_checkpoint: str | Path, checkpoint: str | Path | No
     """(full net, TrackConfig, (A_init, A_on), ψ, PruneConfig) for ``metartt-prune``: θ0 and rates from
     the meta checkpoint ``checkpoint`` — by default the one the prune checkpoint was trained on (its recorded
     path, if that file still has the recorded SHA-1), else ``weights/meta.pt`` — or for a ``--no-meta`` prune
-    checkpoint from the pretrain checkpoint it was trained with (or ``checkpoint``) and the constant rates
-    it used."""
+    checkpoint from the pretrain checkpoint it was trained with (the same rule, else ``weights/pretrain.pt``;
+    or ``checkpoint``) and the constant rates it used."""
     dev = dev or default_device()
     pruner, pc, extra = load_pruner(prune_checkpoint)
     model_cfg = checkpoint_model_config(prune_checkpoint)
     if pc.no_meta:
-        src = checkpoint if checkpoint is not None else extra.get("meta_checkpoint")
+        src = checkpoint if checkpoint is not None else (
+            _own_meta_checkpoint(extra, PRETRAINED) if extra.get("meta_checkpoint") else None)
         learner, _ = build_learner(src, pc, dev, model_cfg)
     else:
         src = Path(checkpoint) if checkpoint is not None else _own_meta_checkpoint(extra)
