@@ -91,7 +91,7 @@ class PrunedTracker(RTMDNetTracker):
         self.frame_size = frame_size
 
 
-def _own_meta_checkpoint(extra: dict, shipped: Path = META_CHECKPOINT) -> Path:
+def _source_checkpoint(extra: dict, shipped: Path = META_CHECKPOINT) -> Path:
     """The checkpoint a prune checkpoint was trained on (meta, or pretrain for ``--no-meta``), when its
     recorded file is still there unchanged (same SHA-1); else the shipped one (``weights/meta.pt`` or
     ``weights/pretrain.pt``): a recorded path is an absolute path on the training machine."""
@@ -113,10 +113,10 @@ def load_tracker_parts(prune_checkpoint: str | Path, checkpoint: str | Path | No
     model_cfg = checkpoint_model_config(prune_checkpoint)
     if pc.no_meta:
         src = checkpoint if checkpoint is not None else (
-            _own_meta_checkpoint(extra, PRETRAINED) if extra.get("meta_checkpoint") else None)
+            _source_checkpoint(extra, PRETRAINED) if extra.get("meta_checkpoint") else None)
         learner, _ = build_learner(src, pc, dev, model_cfg)
     else:
-        src = Path(checkpoint) if checkpoint is not None else _own_meta_checkpoint(extra)
+        src = Path(checkpoint) if checkpoint is not None else _source_checkpoint(extra)
         if not Path(src).exists():
             raise MetaRTTError(f"meta-learned checkpoint {src} not found; train one with "
                                f"'python -m metartt_lite meta-train --out DIR' and pass --checkpoint DIR/meta.pt")
