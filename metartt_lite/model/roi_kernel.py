@@ -84,9 +84,13 @@ def _roi_align_maxpool(feat, rois, scale, presample, k, out):  # pragma: no cove
                         w2 = hy * lx
                         w3 = ly * hx
                         w4 = ly * lx
+                        a = acc[ph, pw]  # row views: the channel loop below vectorises cleanly
+                        f1 = feat[b, y_low, x_low]
+                        f2 = feat[b, y_low, x_high]
+                        f3 = feat[b, y_high, x_low]
+                        f4 = feat[b, y_high, x_high]
                         for c in range(C):
-                            acc[ph, pw, c] += w1 * feat[b, y_low, x_low, c] + w2 * feat[b, y_low, x_high, c] \
-                                + w3 * feat[b, y_high, x_low, c] + w4 * feat[b, y_high, x_high, c]
+                            a[c] += w1 * f1[c] + w2 * f2[c] + w3 * f3[c] + w4 * f4[c]
         # max over each k×k block of bins; dividing the max by ``count`` equals the max of the divided
         # bins (division by a positive number is monotone, also after rounding)
         for qy in range(Q):
