@@ -79,9 +79,12 @@ def test_roi_features_takes_the_kernel_without_autograd_and_torchvision_with_it(
     assert leaf.grad is not None and leaf.grad.abs().sum() > 0
 
 
-def test_applies_and_errors():
+def test_applies_and_errors(monkeypatch):
     f = torch.zeros(1, 4, 8, 8)
     assert roi_kernel_applies(f)
+    monkeypatch.setenv("METARTT_ROI_KERNEL", "0")  # the switch for side-by-side timing
+    assert not roi_kernel_applies(f)
+    monkeypatch.delenv("METARTT_ROI_KERNEL")
     assert not roi_kernel_applies(f.double())
     assert not roi_kernel_applies(f.clone().requires_grad_(True))
     with torch.no_grad():

@@ -12,6 +12,7 @@ gradient goes through torchvision (:meth:`TrackerNet.roi_features` picks).
 from __future__ import annotations
 
 import math
+import os
 
 import numpy as np
 import torch
@@ -107,9 +108,12 @@ def _roi_align_maxpool(feat, rois, scale, presample, k, out):  # pragma: no cove
 
 
 def roi_kernel_applies(fmap: torch.Tensor) -> bool:
-    """Whether :func:`roi_align_maxpool` can serve ``fmap``: float32 on the CPU, no gradient wanted."""
+    """Whether :func:`roi_align_maxpool` serves ``fmap``: float32 on the CPU, no gradient wanted, and not
+    switched off with ``METARTT_ROI_KERNEL=0`` (then torchvision's op runs: the same numbers, slower; for
+    side-by-side timing, or a platform where numba misbehaves)."""
     return (fmap.device.type == "cpu" and fmap.dtype == torch.float32
-            and not (torch.is_grad_enabled() and fmap.requires_grad))
+            and not (torch.is_grad_enabled() and fmap.requires_grad)
+            and os.environ.get("METARTT_ROI_KERNEL", "1") != "0")
 
 
 def roi_align_maxpool(fmap: torch.Tensor, rois: torch.Tensor, presample: int, pool: int,
