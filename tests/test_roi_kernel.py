@@ -101,3 +101,20 @@ def test_applies_and_errors(monkeypatch):
     with pytest.raises(ValueError, match="float32"):
         roi_align_maxpool(f.double(), ok, 6, 2, 1 / 16)
     assert roi_align_maxpool(f, ok[:0], 6, 2, 1 / 16).shape == (0, 4, 3, 3)
+
+
+def test_building_a_cpu_tracker_compiles_the_kernel_first(monkeypatch):
+    """The kernel's one-off compile (or disk-cache load) happens when a tracker is built, so it never lands
+    in the tracker's timed first frame (init time): after construction the kernel is compiled."""
+    from metartt_lite.model import roi_kernel
+    from metartt_lite.track.rtmdnet import RTMDNetTracker
+    calls = []
+    monkeypatch.setattr(roi_kernel, "_WARM", False)
+    real = roi_kernel.roi_align_maxpool
+    monkeypatch.setattr(roi_kernel, "roi_align_maxpool", lambda *a: calls.append(a) or real(*a))
+    torch.manual_seed(0)
+    RTMDNetTracker(TrackerNet(ModelConfig(shared_channels=4, fc_width=8), trunk=StubTrunk()), dev=torch.device("cpu"))
+    assert len(calls) == 1 and roi_kernel._WARM
+    assert roi_kernel._roi_align_maxpool.signatures  # compiled (or loaded) for the tracker's argument types
+    RTMDNetTracker(TrackerNet(ModelConfig(shared_channels=4, fc_width=8), trunk=StubTrunk()), dev=torch.device("cpu"))
+    assert len(calls) == 1  # once per process

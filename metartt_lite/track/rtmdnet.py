@@ -23,6 +23,7 @@ from ..core.config import SAMPLING, TrackConfig
 from ..data.sequences import as_rgb
 from ..train.losses import pos_neg_ce
 from ..model.net import Crop, TrackerNet, crop_image, make_crop, to_tensor
+from ..model.roi_kernel import warm_up as warm_up_roi_kernel
 from ..core.utils import MetaRTTError, device as default_device
 
 
@@ -56,6 +57,8 @@ class RTMDNetTracker:
         self.meta_rates = meta_rates
         self.times = FrameTimes()
         self.frame_size: tuple[int, int] | None = None
+        if self.device.type == "cpu":
+            warm_up_roi_kernel()  # its one-off compile / cache load belongs to building, not to init()
 
     # -- features ----------------------------------------------------------------------------------
     def _feature_map(self, frame: np.ndarray, crop: Crop) -> torch.Tensor:
