@@ -180,14 +180,17 @@ def figure_widget(render: Callable[..., Any], controls: Mapping[str, Any], title
 
     def refresh(_change: Any = None) -> None:
         kw = {k: c.value for k, c in controls.items()}
+        # rendering to PNG and closing happen inside the same context as drawing: savefig marks the
+        # figure stale, and in interactive mode that queues it for the shell thread's flush, which then
+        # displayed a half-drawn (white) copy into the Output (notebook 01's patch grid, seen in CI)
         with _callback_figures():
             fig = render(**kw)
-        box.last.clear()
-        box.last.update(kwargs=kw, figure=fig)
-        if _in_kernel():
-            out.clear_output(wait=True)
-        with out:
-            _show(fig)
+            box.last.clear()
+            box.last.update(kwargs=kw, figure=fig)
+            if _in_kernel():
+                out.clear_output(wait=True)
+            with out:
+                _show(fig)
 
     for c in controls.values():
         c.observe(refresh, names="value")
