@@ -85,22 +85,22 @@ def _roi_align_maxpool(feat, rois, scale, presample, k, out):  # pragma: no cove
                         w2 = hy * lx
                         w3 = ly * hx
                         w4 = ly * lx
-                        a = acc[ph, pw]  # row views: the channel loop below vectorises cleanly
+                        row = acc[ph, pw]  # row views: the channel loop below vectorises cleanly
                         f1 = feat[b, y_low, x_low]
                         f2 = feat[b, y_low, x_high]
                         f3 = feat[b, y_high, x_low]
                         f4 = feat[b, y_high, x_high]
                         for c in range(C):
-                            a[c] += w1 * f1[c] + w2 * f2[c] + w3 * f3[c] + w4 * f4[c]
+                            row[c] += w1 * f1[c] + w2 * f2[c] + w3 * f3[c] + w4 * f4[c]
         # max over each k×k block of bins; dividing the max by ``count`` equals the max of the divided
         # bins (division by a positive number is monotone, also after rounding)
         for qy in range(Q):
             for qx in range(Q):
                 for c in range(C):
                     m = acc[qy * k, qx * k, c]
-                    for a in range(k):
-                        for d in range(k):
-                            v = acc[qy * k + a, qx * k + d, c]
+                    for dy in range(k):
+                        for dx in range(k):
+                            v = acc[qy * k + dy, qx * k + dx, c]
                             if v > m:
                                 m = v
                     out[n, c, qy, qx] = m / count
