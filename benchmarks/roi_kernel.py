@@ -1,6 +1,6 @@
-"""RoI features of the tracker's candidates, side by side in one process: torchvision's ``roi_align`` +
-2x2 max-pool (the differentiable path) against the compiled kernel (``model/roi_kernel.py``, the
-tracker's path). Boxes drawn like the tracker's candidates (Gaussian around a 64 px target in the 256 px
+"""RoI features of the tracker's candidates, side by side in one process: ``TrackerNet.roi_features`` on
+torchvision's ``roi_align`` + 2x2 max-pool (``METARTT_ROI_KERNEL=0``, the differentiable path) against the
+compiled kernel (``model/roi_kernel.py``, the tracker's path). Boxes drawn like the tracker's candidates (Gaussian around a 64 px target in the 256 px
 crop); per channel count (128: metartt; ~60-110: metartt-prune's pruned maps) the median ms of
 ``--repeats`` calls, the ratio, and whether the outputs are bit-identical.
 
@@ -9,22 +9,20 @@ crop); per channel count (128: metartt; ~60-110: metartt-prune's pruned maps) th
 from __future__ import annotations
 
 import argparse
+import os
 import time
 
 import numpy as np
 import torch
-from torchvision.ops import roi_align
 
-from metartt_lite.model.roi_kernel import roi_align_maxpool
+from metartt_lite.core.config import ModelConfig
+from metartt_lite.course.toy import StubTrunk
+from metartt_lite.model.net import TrackerNet
 
 
-def _torchvision(fmap: torch.Tensor, rois: torch.Tensor) -> torch.Tensor:
-    r = roi_align(fmap, rois, output_size=6, spatial_scale=1 / 16, sampling_ratio=-1, aligned=True)
-    views = [r[:, :, i::2, j::2] for i in range(2) for j in range(2)]  # the same max as net.roi_features
-    out = views[0]
-    for v in views[1:]:
-        out = torch.maximum(out, v)
-    return out
+def _roi_features(net: TrackerNet, fmap: torch.Tensor, boxes: np.ndarray, kernel: bool) -> torch.Tensor:
+    os.environ["METARTT_ROI_KERNEL"] = "1" if kernel else "0"
+    return net.roi_features(fmap, boxes)
 
 
 def _median_ms(fn, repeats: int) -> float:
@@ -49,17 +47,17 @@ def main() -> None:
     n = args.boxes
     side = 64 * 1.05 ** rng.standard_normal(n)
     cx, cy = 128 + rng.normal(0, 0.6 * 64 / 2, (2, n))
-    xyxy = np.stack([cx - side / 2, cy - side / 2, cx + side / 2, cy + side / 2], 1) - 7.5
-    rois = torch.cat([torch.zeros(n, 1), torch.as_tensor(xyxy, dtype=torch.float32)], 1)
+    boxes = np.stack([cx - side / 2, cy - side / 2, side, side], 1)  # xywh in crop px
     print(f"{n} boxes, 16x16 map, RoIAlign 6x6 -> 2x2 max -> 3x3; torch threads {args.threads}; "
           f"median of {args.repeats} calls")
     print(f"{'channels':>8s} {'torchvision ms':>15s} {'kernel ms':>10s} {'ratio':>7s}  identical")
     with torch.inference_mode():
         for c in (int(s) for s in args.channels.split(",")):
+            net = TrackerNet(ModelConfig(shared_channels=c), trunk=StubTrunk())  # stride 16, as the trunk
             fmap = torch.relu(torch.randn(1, c, 16, 16, generator=torch.Generator().manual_seed(c)))
-            a, b = _torchvision(fmap, rois), roi_align_maxpool(fmap, rois, 6, 2, 1 / 16)  # also compiles
-            t_tv = _median_ms(lambda: _torchvision(fmap, rois), args.repeats)
-            t_k = _median_ms(lambda: roi_align_maxpool(fmap, rois, 6, 2, 1 / 16), args.repeats)
+            a, b = (_roi_features(net, fmap, boxes, k) for k in (False, True))  # the kernel also compiles
+            t_tv = _median_ms(lambda: _roi_features(net, fmap, boxes, False), args.repeats)
+            t_k = _median_ms(lambda: _roi_features(net, fmap, boxes, True), args.repeats)
             print(f"{c:8d} {t_tv:15.2f} {t_k:10.2f} {t_tv / t_k:6.2f}x  {torch.equal(a, b)}")
 
 
