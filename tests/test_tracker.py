@@ -240,3 +240,22 @@ def test_search_size_sets_the_per_frame_crop(small_video, monkeypatch):
     # the same target scale: the box's sqrt(area) is target_size px in both crops
     side = np.sqrt(box[2] * box[3])
     assert sizes[0][1] == pytest.approx(full.target_size / side)
+
+
+def test_building_a_cpu_tracker_builds_the_frozen_trunk_for_its_crop_shapes(small_video, monkeypatch):
+    """The frozen trunk's one-off build (~0.5 s per process and crop shape) happens when a tracker is built,
+    for the first-frame crop and the per-frame search crop, so no tracker's timed ``init`` pays it (the first
+    tracker of a notebook used to, and lost the 'metartt initialises faster than rtmdnet' comparison)."""
+    from metartt_lite.model import net as net_module
+    net = build_net(dev=CPU)
+    net.trunk.__dict__.pop("_frozen", None)
+    full = net.cfg.crop_size
+    RTMDNetTracker(net, replace(CHEAP, search_size=160), dev=CPU)
+    assert sorted(k[0] for k in net.trunk._frozen) == [(1, 3, 160, 160), (1, 3, full, full)]
+    assert all(fn is not False for fn in net.trunk._frozen.values())  # TorchScript builds here
+    builds = []
+    real = net_module._freeze
+    monkeypatch.setattr(net_module, "_freeze", lambda *a: builds.append(a) or real(*a))
+    tracker = RTMDNetTracker(net, replace(CHEAP, search_size=160), dev=CPU)
+    track(tracker, small_video.frames, np.asarray(small_video.init_box, dtype=np.float64))
+    assert builds == []  # nothing built in init() or update(), nor again for the second tracker

@@ -57,8 +57,18 @@ class RTMDNetTracker:
         self.meta_rates = meta_rates
         self.times = FrameTimes()
         self.frame_size: tuple[int, int] | None = None
-        if self.device.type == "cpu":
-            warm_up_roi_kernel()  # its one-off compile / cache load belongs to building, not to init()
+        if self.device.type == "cpu":  # one-off builds belong to building the tracker, not to init()
+            warm_up_roi_kernel()   # the RoIAlign kernel's compile / cache load
+            self._warm_up_trunk()  # the frozen trunk, built once per process and crop shape
+
+    def _warm_up_trunk(self) -> None:
+        """Build the trunk's frozen copy (``Trunk.frozen_forward``, ~0.5 s, once per process and shape) for
+        the first-frame and per-frame crop shapes, so that no tracker's ``init`` time includes it."""
+        frozen = getattr(self.net.trunk, "frozen_forward", None)
+        if frozen is None:  # a stub trunk: nothing to build
+            return
+        for side in {self.net.cfg.crop_size, self.cfg.search_size or self.net.cfg.crop_size}:
+            frozen(torch.zeros(1, 3, side, side, device=self.device))
 
     # -- features ----------------------------------------------------------------------------------
     def _feature_map(self, frame: np.ndarray, crop: Crop) -> torch.Tensor:
