@@ -19,7 +19,7 @@ import torch
 
 from ..core import boxes as bx
 from ..train.inner_loop import HeadOptimizer, MetaRateOptimizer
-from ..core.config import SAMPLING, TrackConfig
+from ..core.config import SAMPLING, ModelConfig, TrackConfig
 from ..data.sequences import as_rgb
 from ..train.losses import pos_neg_ce
 from ..model.net import Crop, TrackerNet, crop_image, make_crop, to_tensor
@@ -67,8 +67,14 @@ class RTMDNetTracker:
         frozen = getattr(self.net.trunk, "frozen_forward", None)
         if frozen is None:  # a stub trunk: nothing to build
             return
-        for side in {self.net.cfg.crop_size, self.cfg.search_size or self.net.cfg.crop_size}:
+        for side in {self.net.cfg.crop_size, self._search_crop_cfg().crop_size}:
             frozen(torch.zeros(1, 3, side, side, device=self.device))
+
+    def _search_crop_cfg(self) -> ModelConfig:
+        """The per-frame search crop: the model's crop, or a smaller one at the same target scale
+        (``search_size``: less trunk work per frame; the first frame keeps the full crop)."""
+        side = self.cfg.search_size
+        return replace(self.net.cfg, crop_size=side) if side else self.net.cfg
 
     # -- features ----------------------------------------------------------------------------------
     def _feature_map(self, frame: np.ndarray, crop: Crop) -> torch.Tensor:
@@ -245,9 +251,7 @@ class RTMDNetTracker:
         self.trans_f = c.trans_f
         self.failures = 0
         self.last_score = float("inf")
-        # the per-frame search crop: the model's crop, or a smaller one at the same target scale
-        # (``search_size``: less trunk work per frame; the first frame keeps the full crop)
-        self._search_cfg = replace(self.net.cfg, crop_size=c.search_size) if c.search_size else self.net.cfg
+        self._search_cfg = self._search_crop_cfg()
         self.frame_size = (W, H)
 
     def update(self, frame: np.ndarray) -> tuple[np.ndarray, float]:
