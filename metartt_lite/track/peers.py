@@ -1,4 +1,4 @@
-"""Classical peer trackers from OpenCV (CSRT, KCF, MIL) behind the package's tracker interface.
+"""Peer trackers from OpenCV (CSRT, KCF, MIL and NanoTrack) behind the package's tracker interface.
 
 Every tracker in the package, ours and these, follows one small protocol::
 
@@ -25,6 +25,10 @@ Frames are uint8 RGB (H, W, 3) and boxes float ``[x, y, w, h]`` in 0-based pixel
   box and returns score ``0.0``; a successful update returns score ``1.0``. OpenCV gives no
   confidence, so the score is only this flag.
 
+* **NanoTrack** (``nanotrack``): ``cv2.TrackerNano`` on the vendored v2 ONNX pair
+  (``weights/nanotrack/``, Apache-2.0, see its NOTICE); its score is OpenCV's ``getTrackingScore()``
+  (the window-blended, penalised target probability of the chosen point, 0–1) and ``ok`` is always true.
+
 The contrib trackers (CSRT, KCF) live only in ``opencv-contrib-python(-headless)``. When
 ``opencv-python`` or ``opencv-python-headless`` is installed beside it, whichever was installed last
 owns the shared ``cv2`` folder and may hide them; the error raised then says so.
@@ -37,6 +41,7 @@ from typing import Any, Callable, Protocol, runtime_checkable
 import numpy as np
 
 from ..core.boxes import clip_boxes, validate_box
+from ..core.checkpoint import WEIGHTS_DIR
 from ..core.utils import MetaRTTError
 
 __all__ = ["Tracker", "OpenCVTracker", "PEERS", "make_peer", "opencv_factory"]
@@ -56,7 +61,9 @@ class Tracker(Protocol):
     def update(self, frame: np.ndarray) -> tuple[np.ndarray, float]: ...
 
 
-_FACTORIES = {"csrt": "TrackerCSRT_create", "kcf": "TrackerKCF_create", "mil": "TrackerMIL_create"}
+_FACTORIES = {"csrt": "TrackerCSRT_create", "kcf": "TrackerKCF_create", "mil": "TrackerMIL_create",
+              "nanotrack": "TrackerNano_create"}
+NANOTRACK_ONNX = WEIGHTS_DIR / "nanotrack"
 
 # trackers that only learn on their first update() call (see "KCF warm-up" above)
 _TRAIN_ON_FIRST_UPDATE = frozenset({"kcf"})
@@ -70,7 +77,7 @@ _CONTRIB_HINT = (
 
 
 def opencv_factory(kind: str) -> Callable[[], Any]:
-    """The OpenCV constructor for ``kind`` ('csrt', 'kcf' or 'mil').
+    """The OpenCV constructor for ``kind`` ('csrt', 'kcf', 'mil' or 'nanotrack').
 
     Prefers the current API (``cv2.TrackerXXX_create``, OpenCV >= 4.5.1) and falls back to
     ``cv2.legacy``. Raises :class:`MetaRTTError` when neither provides it (no contrib build).
@@ -83,12 +90,31 @@ def opencv_factory(kind: str) -> Callable[[], Any]:
     except ImportError as e:
         raise MetaRTTError(f"OpenCV is not importable ({e}); {_CONTRIB_HINT}") from None
     attr = _FACTORIES[kind]
+    if kind == "nanotrack":
+        return _nano_factory(cv2)
     for mod in (cv2, getattr(cv2, "legacy", None)):
         if mod is not None and hasattr(mod, attr):
             return getattr(mod, attr)
     raise MetaRTTError(
         f"this OpenCV build ({getattr(cv2, '__version__', '?')} at {getattr(cv2, '__file__', '?')}) "
         f"has no {attr} (neither cv2.{attr} nor cv2.legacy.{attr}); {_CONTRIB_HINT}")
+
+
+def _nano_factory(cv2: Any) -> Callable[[], Any]:
+    """``cv2.TrackerNano`` on the vendored v2 ONNX pair (read once per tracker)."""
+    if not hasattr(cv2, "TrackerNano_create"):
+        raise MetaRTTError(f"this OpenCV build ({getattr(cv2, '__version__', '?')}) has no TrackerNano (OpenCV >= 4.7 "
+                           f"with the dnn module is needed)")
+    files = [NANOTRACK_ONNX / "nanotrack_backbonev2.onnx", NANOTRACK_ONNX / "nanotrack_headv2.onnx"]
+    missing = [str(f) for f in files if not f.is_file()]
+    if missing:
+        raise MetaRTTError(f"NanoTrack's ONNX files are missing from the package: {', '.join(missing)}")
+
+    def make() -> Any:
+        params = cv2.TrackerNano_Params()
+        params.backbone, params.neckhead = str(files[0]), str(files[1])
+        return cv2.TrackerNano_create(params)
+    return make
 
 
 def _to_bgr(frame: np.ndarray) -> np.ndarray:
@@ -153,6 +179,10 @@ class OpenCVTracker:
         if (W, H) != self._frame_size:
             raise MetaRTTError(f"{self.name}: frame size changed from {self._frame_size} to {(W, H)}")
         ok, rect = self._tracker.update(bgr)
+        if self.kind == "nanotrack":  # OpenCV always reports ok; its confidence is the tracking score
+            r = np.asarray(rect, dtype=np.float64).reshape(-1)
+            self._box = clip_boxes(r, self._frame_size)
+            return self._box.copy(), float(self._tracker.getTrackingScore())
         if not ok:
             return self._box.copy(), 0.0
         r = np.asarray(rect, dtype=np.float64).reshape(-1)
@@ -163,12 +193,12 @@ class OpenCVTracker:
 
 
 PEERS: dict[str, Callable[[], OpenCVTracker]] = {
-    kind: functools.partial(OpenCVTracker, kind) for kind in ("csrt", "kcf", "mil")
+    kind: functools.partial(OpenCVTracker, kind) for kind in ("csrt", "kcf", "mil", "nanotrack")
 }
 
 
 def make_peer(name: str) -> OpenCVTracker:
-    """A new peer tracker by name ('csrt', 'kcf', 'mil'; case-insensitive)."""
+    """A new peer tracker by name ('csrt', 'kcf', 'mil', 'nanotrack'; case-insensitive)."""
     key = str(name).lower()
     if key not in PEERS:
         raise MetaRTTError(f"unknown peer tracker {name!r}; choose one of {sorted(PEERS)}")
