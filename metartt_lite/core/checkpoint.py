@@ -20,6 +20,7 @@ META_CHECKPOINT = WEIGHTS_DIR / "meta.pt"         # metartt: θ0, A_init, A_on
 PRUNE_CHECKPOINT = WEIGHTS_DIR / "prune.pt"       # metartt-prune: ψ (on meta.pt)
 PRUNE_STATIC_CHECKPOINT = WEIGHTS_DIR / "prune_static.pt"    # metartt-prune-static: one mask for all videos
 PRUNE_NOMETA_CHECKPOINT = WEIGHTS_DIR / "prune_nometa.pt"    # metartt-prune-nometa: ψ on pretrain.pt
+NANO_META_CHECKPOINT = WEIGHTS_DIR / "nano_meta.pt"          # metartt-nano: θ0, A_init, A_on of the online head
 
 
 def save_checkpoint(path: str | os.PathLike, kind: str, model_cfg: ModelConfig, tensors: dict[str, torch.Tensor],

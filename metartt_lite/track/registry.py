@@ -8,7 +8,11 @@
 ``metartt-prune``           metartt + ψ from ``weights/prune.pt``
 ``metartt-prune-static``    one learned mask for every video, ``weights/prune_static.pt``
 ``metartt-prune-nometa``    ψ trained on the pretrained (not meta-learned) net, ``weights/prune_nometa.pt``
+``nanotrack-torch``         NanoTrack v2 in our PyTorch code (:mod:`metartt_lite.track.nanotrack`)
+``metartt-nano``            NanoTrack + online head, meta-learned θ0/A_init/A_on (``weights/nano_meta.pt``)
+``metartt-nano-hand``       the same head with hand-set rates (SGD, fc6 ×10) from a random θ0
 ``csrt``, ``kcf``, ``mil``  OpenCV's trackers (:mod:`metartt_lite.track.peers`)
+``nanotrack``               OpenCV's ``TrackerNano`` on the vendored NanoTrack v2 ONNX pair
 ==========================  ==================================================================
 
 ``make_tracker(name, ...)`` returns a fresh tracker (one per video); ``list_trackers()`` the names.
@@ -23,7 +27,7 @@ from typing import Any, Callable
 
 import torch
 
-from ..core.checkpoint import (META_CHECKPOINT, PRETRAINED, PRUNE_CHECKPOINT, PRUNE_NOMETA_CHECKPOINT,
+from ..core.checkpoint import (META_CHECKPOINT, NANO_META_CHECKPOINT, PRETRAINED, PRUNE_CHECKPOINT, PRUNE_NOMETA_CHECKPOINT,
                          PRUNE_STATIC_CHECKPOINT, checkpoint_model_config)
 from ..core.config import ModelConfig, TrackConfig
 from ..data.sequences import as_rgb
@@ -31,12 +35,15 @@ from ..train.meta import load_meta
 from ..model.net import build_net, load_pretrained_into
 from .peers import PEERS, make_peer
 from .presets import METARTT, OURS
+from .metartt_nano import MetaRTTNano, NanoAdaptConfig
+from .nanotrack import NanoTracker
 from .pruned import make_metartt_prune
+from ..train.nano_meta import load_nano_meta
 from .rtmdnet import RTMDNetTracker
 from ..core.utils import MetaRTTError, parse_device
 
 __all__ = ["TrackerSpec", "TRACKERS", "COLORS", "BGRFrames", "list_trackers", "make_tracker", "split_spec", "make_rtmdnet",
-           "make_metartt"]
+           "make_metartt", "make_metartt_nano", "make_nanotrack_torch"]
 
 
 def make_rtmdnet(name: str = "rtmdnet", checkpoint: str | Path | None = None, seed: int = 0,
@@ -76,6 +83,26 @@ def make_metartt(checkpoint: str | Path | None = None, seed: int = 0, dev: torch
                           meta_rates=(r_init, r_on or r_init), dev=dev)
 
 
+def make_nanotrack_torch(checkpoint: str | Path | None = None, seed: int = 0, dev: torch.device | None = None,
+                         **kw: Any) -> NanoTracker:
+    """NanoTrack v2 in PyTorch (``checkpoint``: other NanoTrack v2 weights). CPU only: it is a 1.5 MB net."""
+    return NanoTracker(weights=checkpoint, **kw)
+
+
+def make_metartt_nano(checkpoint: str | Path | None = None, seed: int = 0, dev: torch.device | None = None,
+                      name: str = "metartt-nano", rates: str = "meta", **kw: Any) -> MetaRTTNano:
+    """NanoTrack + the online MetaRTT head (:mod:`metartt_lite.track.metartt_nano`). ``rates='meta'``: θ0,
+    A_init, A_on from ``checkpoint`` (default ``weights/nano_meta.pt``); ``'hand'``: hand-set rates, random θ0.
+    ``kw`` override :class:`NanoAdaptConfig` fields."""
+    cfg = NanoAdaptConfig(rates=rates, **kw)
+    if rates == "hand":
+        return MetaRTTNano(NanoTracker(), cfg=cfg, seed=seed, name=name)
+    path = Path(checkpoint) if checkpoint else NANO_META_CHECKPOINT
+    theta, r_init, r_on, _ = load_nano_meta(path)
+    cfg = replace(cfg, k_init=len(r_init), k_on=len(r_on))
+    return MetaRTTNano(NanoTracker(), theta, r_init, r_on, cfg=cfg, seed=seed, name=name)
+
+
 def _prune_variant(name: str, default_prune: Path) -> Callable[..., Any]:
     def build(checkpoint: str | Path | None = None, seed: int = 0, dev: torch.device | None = None, **kw: Any):
         return make_metartt_prune(checkpoint=checkpoint, seed=seed, dev=dev, name=name,
@@ -86,7 +113,7 @@ def _prune_variant(name: str, default_prune: Path) -> Callable[..., Any]:
 @dataclass(frozen=True)
 class TrackerSpec:
     """One named tracker: ``kind`` 'ours' (RT-MDNet presets), 'meta' (meta-learned), 'prune' (meta-learned
-    + pruning) or 'peer' (OpenCV); ``build(checkpoint=, seed=, dev=, **kw)`` makes a fresh one."""
+    + pruning), 'nano' (NanoTrack-based) or 'peer' (OpenCV); ``build(checkpoint=, seed=, dev=, **kw)`` makes a fresh one."""
     name: str
     kind: str
     build: Callable[..., Any]
@@ -109,6 +136,11 @@ TRACKERS: dict[str, TrackerSpec] = {s.name: s for s in [
                 PRUNE_STATIC_CHECKPOINT),
     TrackerSpec("metartt-prune-nometa", "prune", _prune_variant("metartt-prune-nometa", PRUNE_NOMETA_CHECKPOINT),
                 PRUNE_NOMETA_CHECKPOINT),
+    TrackerSpec("nanotrack-torch", "nano", make_nanotrack_torch),
+    TrackerSpec("metartt-nano", "nano", make_metartt_nano, NANO_META_CHECKPOINT),
+    TrackerSpec("metartt-nano-hand", "nano",
+                lambda checkpoint=None, seed=0, dev=None, **kw: make_metartt_nano(
+                    checkpoint, seed, dev, name="metartt-nano-hand", rates="hand", **kw)),
     *(TrackerSpec(n, "peer", _peer(n)) for n in PEERS),
 ]}
 
