@@ -8,6 +8,7 @@ CSRT, as medians over repeats (the ratio is taken within each repeat, then the m
     python benchmarks/speed_vs_csrt.py --upscale   # 720p group: also the small val sequences upscaled to 1280x720
 
 Targets (issue #15): metartt-prune >= 1.3x CSRT, metartt >= 1.0x CSRT, metartt-prune end to end >= 1.0x.
+Targets (issue #25): metartt-nano >= 1.5x CSRT and >= 0.5x nanotrack (OpenCV's TrackerNano).
 """
 from __future__ import annotations
 
@@ -57,7 +58,7 @@ def run(name: str, frames: list[np.ndarray], box: np.ndarray) -> tuple[float, fl
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--trackers", default="csrt,metartt,metartt-prune", help="the first is the reference; NAME@CHECKPOINT runs a tracker on other weights")
+    ap.add_argument("--trackers", default="csrt,metartt,metartt-prune,nanotrack,nanotrack-torch,metartt-nano", help="the first is the reference; NAME@CHECKPOINT runs a tracker on other weights")
     ap.add_argument("--split", default="val")
     ap.add_argument("--frames", type=int, default=60, help="frames per sequence (0 = all)")
     ap.add_argument("--repeats", type=int, default=3)

@@ -66,6 +66,7 @@ PROG = "metartt-lite"
 COMMANDS: list[tuple[str, str]] = [
     ("pretrain", "metartt_lite.train.pretrain"),
     ("meta-train", "metartt_lite.train.meta"),
+    ("nano-meta-train", "metartt_lite.train.nano_meta"),
     ("prune-train", "metartt_lite.train.prune"),
     ("reproduce", "metartt_lite.evaluation.reproduce"),
 ]

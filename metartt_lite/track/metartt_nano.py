@@ -41,7 +41,7 @@ __all__ = ["NanoAdaptConfig", "MetaRTTNano"]
 @dataclass(frozen=True)
 class NanoAdaptConfig:
     """How the online head is used and adapted (defaults: ``metartt-nano``)."""
-    w: float = 0.5             # weight of the head's probability in the pick
+    w: float = 0.3             # weight of the head's probability in the pick (chosen on held-aside training videos)
     top_n: int = 16            # candidates re-scored per frame
     rates: str = "meta"        # 'meta' (learned A_init, A_on) or 'hand' (SGD, lr_init / lr_on, fc6 ×10)
     k_init: int = 5

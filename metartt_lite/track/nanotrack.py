@@ -21,6 +21,7 @@ tower's features) so an online head (``metartt-nano``) can re-score NanoTrack's 
 """
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -87,8 +88,12 @@ class NanoTracker:
     deterministic = True
 
     def __init__(self, net: NanoTrackNet | None = None, cfg: NanoConfig = NanoConfig(), name: str = "nanotrack-torch",
-                 weights: str | Path | None = None):
+                 weights: str | Path | None = None, frozen: bool = False):
         self.net = net if net is not None else load_nanotrack(weights)
+        # frozen: TorchScript-frozen copies of the backbone and head (same weights, ~1e-5 different float
+        # rounding, faster on the CPU); the eager modules stay the reference (nanotrack-torch, its oracle test)
+        self._backbone, self._head = (_frozen(self.net, weights) if frozen else
+                                      (self.net.backbone, self.net.ban_head.features))
         self.cfg = cfg
         self.name = name
         n = cfg.score_size
@@ -116,7 +121,7 @@ class NanoTracker:
         s = float(self.sz.sum())
         sz = int(np.sqrt(np.float32((self.sz[0] + self.cfg.context_amount * s) * (self.sz[1] + self.cfg.context_amount * s))))
         crop = nano_subwindow(f, self.pos, max(sz, 1), self.cfg.exemplar_size)
-        self.zf = self.net.backbone(to_blob(crop))
+        self.zf = self._backbone(to_blob(crop))
 
     @torch.no_grad()
     def step(self, frame: np.ndarray, features: bool = False) -> NanoStep:
@@ -135,9 +140,9 @@ class NanoTracker:
         s_x = s_z * np.float32(cfg.instance_size / cfg.exemplar_size)
         side = max(int(s_x), 1)
         crop = nano_subwindow(f, self.pos, side, cfg.instance_size)
-        xf = self.net.backbone(to_blob(crop))
+        xf = self._backbone(to_blob(crop))
         origin = np.array([int(self.pos[0]) - (side + 1) // 2, int(self.pos[1]) - (side + 1) // 2], np.float64)
-        logits, ltrb, feat = self.net.ban_head.features(self.zf, xf)
+        logits, ltrb, feat = self._head(self.zf, xf)
         prob = torch.softmax(logits[0].reshape(2, -1), 0)[1].numpy()
         d = ltrb[0].reshape(4, -1).numpy()
         x1, y1, x2, y2 = self.grid_x - d[0], self.grid_y - d[1], self.grid_x + d[2], self.grid_y + d[3]
@@ -175,6 +180,34 @@ class NanoTracker:
         step = self.step(frame)
         box = self.commit(step)
         return clip_boxes(box, self.frame_size), float(step.prob[step.best])
+
+
+class _HeadFeatures(torch.nn.Module):
+    def __init__(self, head: torch.nn.Module):
+        super().__init__()
+        self.head = head
+
+    def forward(self, zf: torch.Tensor, xf: torch.Tensor):
+        return self.head.features(zf, xf)
+
+
+_FROZEN: dict = {}
+
+
+def _frozen(net: NanoTrackNet, weights) -> tuple:
+    """Per-process cache of the TorchScript-frozen backbone and head for the shipped (or given) weights."""
+    key = str(weights)
+    if key not in _FROZEN:
+        try:
+            with warnings.catch_warnings(), torch.no_grad():
+                warnings.simplefilter("ignore")  # TorchScript's deprecation notices
+                bb = torch.jit.freeze(torch.jit.script(net.backbone.eval()))
+                hd = torch.jit.freeze(torch.jit.trace(_HeadFeatures(net.ban_head).eval(),
+                                                      (torch.zeros(1, 48, 8, 8), torch.zeros(1, 48, 16, 16))))
+            _FROZEN[key] = (bb, hd)
+        except Exception:  # TorchScript missing or unable here: the eager modules are always correct
+            _FROZEN[key] = (net.backbone, net.ban_head.features)
+    return _FROZEN[key]
 
 
 def _check_frame(frame: np.ndarray) -> np.ndarray:

@@ -96,11 +96,11 @@ def make_metartt_nano(checkpoint: str | Path | None = None, seed: int = 0, dev: 
     ``kw`` override :class:`NanoAdaptConfig` fields."""
     cfg = NanoAdaptConfig(rates=rates, **kw)
     if rates == "hand":
-        return MetaRTTNano(NanoTracker(), cfg=cfg, seed=seed, name=name)
+        return MetaRTTNano(NanoTracker(frozen=True), cfg=cfg, seed=seed, name=name)
     path = Path(checkpoint) if checkpoint else NANO_META_CHECKPOINT
     theta, r_init, r_on, _ = load_nano_meta(path)
     cfg = replace(cfg, k_init=len(r_init), k_on=len(r_on))
-    return MetaRTTNano(NanoTracker(), theta, r_init, r_on, cfg=cfg, seed=seed, name=name)
+    return MetaRTTNano(NanoTracker(frozen=True), theta, r_init, r_on, cfg=cfg, seed=seed, name=name)
 
 
 def _prune_variant(name: str, default_prune: Path) -> Callable[..., Any]:

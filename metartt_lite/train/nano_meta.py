@@ -280,3 +280,50 @@ def load_nano_meta(path: str | Path) -> tuple["OrderedDict[str, torch.Tensor]", 
         ks = sorted({int(k.split("/")[1]) for k in t if k.startswith(which + "/")})
         return [{k2.split("/", 2)[2]: v for k2, v in t.items() if k2.startswith(f"{which}/{k}/")} for k in ks]
     return theta, rates("init"), rates("on"), json.loads(d.get("extra", "{}"))
+
+
+def held_aside(names: list[str], n: int = 8) -> list[str]:
+    """The ``n`` training videos held aside for selection: the first by SHA-1 of the name (fixed, data-blind)."""
+    return sorted(names, key=lambda s: hashlib.sha1(s.encode()).hexdigest())[:n]
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("nano-meta-train", help="meta-learn metartt-nano's online head (θ0, A_init, A_on) on "
+                       "NanoTrack features of training videos (Algorithm 1)")
+    p.add_argument("--data", action="append", default=None,
+                   help="data folder (repeatable; default $METARTT_DATA or ../shared/data); with --split")
+    p.add_argument("--split", default="train", help="split of the first --data folder ('all': every sequence); "
+                   "later folders contribute every sequence (e.g. data_scripts/build_corpus.py's output)")
+    p.add_argument("--out", required=True, help="checkpoint to write (e.g. metartt_lite/weights/nano_meta.pt)")
+    p.add_argument("--iterations", type=int, default=NanoMetaConfig.iterations)
+    p.add_argument("--held-aside", type=int, default=8, help="training videos held aside for early stopping")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--first-order", action="store_true")
+    p.set_defaults(func=_run)
+
+
+def _run(args) -> int:
+    from ..data.sequences import load_split
+    torch.set_num_threads(1)
+    roots = args.data or [None]
+    seqs = load_split(roots[0], None if args.split == "all" else args.split)
+    for r in roots[1:]:
+        seqs += load_split(r, None)
+    if any(s.name in _val_names(roots[0]) for s in seqs):
+        raise MetaRTTError("a val sequence is among the training videos; refusing to meta-train on it")
+    held = set(held_aside([s.name for s in seqs], args.held_aside))
+    caches = [cache_nano(s) for s in tqdm(seqs, desc="NanoTrack features")]
+    cfg = NanoMetaConfig(iterations=args.iterations, seed=args.seed, first_order=args.first_order)
+    extra = nano_meta_train([c for c in caches if c.name not in held], Path(args.out), cfg,
+                            [c for c in caches if c.name in held])
+    print(f"wrote {args.out}: best held-aside L_test {extra['held_aside_loss']:.4f} at iteration "
+          f"{extra['best_iteration']}")
+    return 0
+
+
+def _val_names(root) -> set[str]:
+    from ..data.sequences import list_sequences
+    try:
+        return set(list_sequences(root, "val"))
+    except Exception:
+        return set()
