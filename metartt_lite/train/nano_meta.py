@@ -32,6 +32,7 @@ from tqdm.auto import tqdm
 from ..core import boxes as bx
 from ..core.config import SAMPLING
 from ..core.utils import MetaRTTError, atomic_torch_save, cache_dir
+from ..data.sequences import list_sequences, load_split
 from ..model.nano_head import NanoHeadConfig, frame_to_crop, head_forward, init_head, roi_vectors
 from ..model.nanotrack import NanoTrackNet, load_nanotrack, nano_subwindow, to_blob
 from .inner_loop import adapt
@@ -303,7 +304,6 @@ def add_parser(sub) -> None:
 
 
 def _run(args) -> int:
-    from ..data.sequences import load_split
     torch.set_num_threads(1)
     roots = args.data or [None]
     seqs = load_split(roots[0], None if args.split == "all" else args.split)
@@ -322,7 +322,6 @@ def _run(args) -> int:
 
 
 def _val_names(root) -> set[str]:
-    from ..data.sequences import list_sequences
     try:
         return set(list_sequences(root, "val"))
     except Exception:
