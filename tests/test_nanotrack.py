@@ -167,3 +167,14 @@ def test_shipped_nano_meta_checkpoint_loads_and_bad_files_are_named(tmp_path):
     torch.save({"kind": "meta"}, tmp_path / "y.pt")
     with pytest.raises(MetaRTTError, match="not a metartt-nano checkpoint"):
         load_nano_meta(tmp_path / "y.pt")
+
+
+def test_nano_meta_train_runs_keeps_the_best_held_aside_state_and_loads(tmp_path):
+    from metartt_lite.train.nano_meta import nano_meta_train
+    caches = _tiny_caches(4)
+    cfg = NanoMetaConfig(iterations=3, meta_batch=1, k_init=2, k_on=2, n_pos=8, n_neg=16)
+    extra = nano_meta_train(caches[:3], tmp_path / "m.pt", cfg, caches[3:], log=lambda m: None)
+    theta, r_init, r_on, ex = load_nano_meta(tmp_path / "m.pt")
+    assert len(r_init) == len(r_on) == 2 and ex["held_aside_videos"] == ["v3"]
+    assert ex["best_iteration"] == extra["best_iteration"] and len(ex["history"]) == 3
+    assert all(float(v.min()) >= 0 for r in r_init + r_on for v in r.values())  # rates stay non-negative
