@@ -71,7 +71,7 @@ COMMANDS: list[tuple[str, str]] = [
     ("reproduce", "metartt_lite.evaluation.reproduce"),
 ]
 
-DEFAULT_TRACKERS = "metartt,metartt-prune,rtmdnet,rtmdnet-k5,csrt,kcf,mil"
+DEFAULT_TRACKERS = "metartt,metartt-prune,rtmdnet,rtmdnet-k5,csrt,kcf,mil,nanotrack"
 FALLBACK_TRACKER = "rtmdnet-k5-tuned"
 VIDEO_OUT_EXTS = (".mp4", ".gif")
 DEMO_GIF_MAX_BYTES = 2_000_000

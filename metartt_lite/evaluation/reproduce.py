@@ -19,7 +19,7 @@
    (the log says so); a half-finished one (``*_last.pt`` only) resumes where it stopped.
 2. **Evaluation** of every row on the ``val`` split in ONE :func:`evaluation.evaluate` call (same
    frames, same timer): ``rtmdnet``, ``rtmdnet-k5``, ``rtmdnet-k5-tuned``, the six meta variants, the
-   three pruning variants, ``csrt``, ``kcf``, ``mil``.
+   three pruning variants, ``csrt``, ``kcf``, ``mil``, ``nanotrack``.
 3. **Output**: ``OUT/results.json`` (evaluate's results plus every table number, training wall times,
    seeds, device, git commit, quick flag), ``OUT/README.md`` (Tables 1–3 beside the paper's numbers,
    FPS ratios vs ``rtmdnet`` measured in this run), ``OUT/success.png``, ``OUT/precision.png`` and the
@@ -79,14 +79,14 @@ PRUNE_VARIANTS: dict[str, tuple[str, float, dict[str, bool]]] = {
     "prune-nometa": ("metartt-prune-nometa", 1e-3, {"no_meta": True}),
     "prune-static": ("metartt-prune-static", 1e-2, {"static_mask": True}),
 }
-PEER_TRACKERS = ("csrt", "kcf", "mil")
+PEER_TRACKERS = ("csrt", "kcf", "mil", "nanotrack")
 ABLATION_TABLES = ("table2", "table3")  # rows after the first are ablations of the first (the full model)
 
 # The paper's OTB2015 numbers (Succ %, Prec %, FPS on a Titan Xp; notes section 7). None: not reported.
 PAPER: dict[str, tuple[float, float, float] | None] = {
     "rtmdnet": (65.0, 88.5, 42), "rtmdnet-k5": (57.8, 77.5, 55), "rtmdnet-k5-tuned": None,
     "metartt": (65.5, 89.0, 58), "metartt-prune": (65.1, 87.4, 65),
-    "csrt": None, "kcf": None, "mil": None,
+    "csrt": None, "kcf": None, "mil": None, "nanotrack": None,
     "metartt-no-estimated-target": (58.6, 81.2, 54), "metartt-no-hard-examples": (60.7, 81.9, 57),
     "metartt-scalar-lr": (60.9, 82.8, 57), "metartt-meta-tracker": (56.8, 81.2, 40),
     "metartt-meta-tracker-hard": (62.7, 86.2, 41),
@@ -99,7 +99,7 @@ TABLES: dict[str, tuple[str, list[tuple[str, str]]]] = {
         ("rtmdnet", "RT-MDNet (K 50/15)"), ("rtmdnet-k5", "RT-MDNet (K 5/5)"),
         ("rtmdnet-k5-tuned", "RT-MDNet (K 5/5, Adam 1e-3; ours only)"), ("metartt", "**MetaRTT** (5/5)"),
         ("metartt-prune", "**MetaRTT+Prune**"), ("csrt", "CSRT (OpenCV)"), ("kcf", "KCF (OpenCV)"),
-        ("mil", "MIL (OpenCV)")]),
+        ("mil", "MIL (OpenCV)"), ("nanotrack", "NanoTrack v2 (OpenCV TrackerNano)")]),
     "table2": ("Table 2: meta-learning ablations", [
         ("metartt", "**MetaRTT** (full)"), ("metartt-no-estimated-target", "− no estimated target (D_on from GT)"),
         ("metartt-no-hard-examples", "− no hard instances (γ = 0)"), ("metartt-scalar-lr", "− scalar lr"),
@@ -354,7 +354,7 @@ def _markdown(report: dict) -> str:
     return "\n".join(L)
 
 
-PAIRS = [("metartt", b) for b in ("rtmdnet", "rtmdnet-k5", "rtmdnet-k5-tuned", "csrt")] + \
+PAIRS = [("metartt", b) for b in ("rtmdnet", "rtmdnet-k5", "rtmdnet-k5-tuned", "csrt", "nanotrack")] + \
     [("metartt-prune", b) for b in ("rtmdnet", "csrt")] + \
     [(t, ref) for key, ref in (("table2", "metartt"), ("table3", "metartt-prune")) for t, _l in TABLES[key][1][1:]]
 
