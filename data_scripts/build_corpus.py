@@ -21,7 +21,7 @@ rewritten at the end. Manifest fields: ``gt_format`` ``xywh`` or ``polygon8`` (V
 ``min(xs), min(ys), max(xs)-min(xs), max(ys)-min(ys)``, coordinates as-is, as for ``vot2015_bag``);
 ``frame_offset`` (frame files to skip), ``gt_line_offset`` (gt lines to skip); ``n_usable`` (frames that
 have a gt line: the frames kept). The source is checked against ``n_frames``, ``n_gt_lines``,
-``first_frame`` and ``first_gt`` first.
+``first_frame`` (the first frame kept) and ``first_gt`` (line 1 of the gt file) first.
 
 Refusals (the video is skipped with its reason; never overridable for the reserved list):
 - reserved: any frame file of the source folder whose SHA-1 is in ``RESERVED.json``'s ``frame_file_sha1``, or
@@ -298,10 +298,10 @@ def read_source(entry: dict, src: Path) -> tuple[list[Path], list[Path], np.ndar
         raise Refused(f"{entry['groundtruth']} has a non-numeric line") from None
     boxes = np.array([to_box(v, fmt, f"line {g0 + i + 1} of {entry['groundtruth']}") for i, v in enumerate(vals)],
                      dtype=np.float64).reshape(-1, 4)
-    if entry.get("first_gt") is not None:
-        want = _parse_line(str(entry["first_gt"]))
-        if vals[0] is None or len(vals[0]) != len(want) or not np.allclose(vals[0], want):
-            raise Refused(f"gt line {g0 + 1} is {lines[g0].strip()!r}, manifest first_gt is {entry['first_gt']!r}")
+    if entry.get("first_gt") is not None:  # the manifest's first_gt is line 1 of the file (before any offset)
+        want, have = _parse_line(str(entry["first_gt"])), _parse_line(lines[0])
+        if have is None or len(have) != len(want) or not np.allclose(have, want):
+            raise Refused(f"gt line 1 is {lines[0].strip()!r}, manifest first_gt is {entry['first_gt']!r}")
     if not np.all(np.isfinite(boxes[0])) or boxes[0, 2] <= 0 or boxes[0, 3] <= 0:
         raise Refused(f"the first kept frame has no usable box ({lines[g0].strip()!r})")
     return frames, kept, boxes
