@@ -10,8 +10,8 @@ pins every video by repository, commit and paths. Clone each repository and chec
 ``git clone https://github.com/OWNER/NAME CLONES/OWNER+NAME && git -C CLONES/OWNER+NAME checkout COMMIT``.
 A video's repository is looked up in ``--repo-map`` (JSON ``{"owner/name" or "owner/name@COMMIT": folder}``),
 then as ``CLONES/owner+name@COMMIT``, ``CLONES/owner+name``, ``CLONES/owner/name``. A git clone at another
-commit is read at the pinned commit with ``git archive`` (one clone serves every commit it holds); a plain
-folder (no ``.git``) is used as it is and its commit is recorded as not verified.
+commit (or a bare git folder) is read at the pinned commit with ``git archive`` (one clone serves every commit
+it holds); a plain folder (no ``.git``) is used as it is and its commit is recorded as not verified.
 
 Each video becomes ``OUT/NAME/img/<source frame files>`` + ``OUT/NAME/groundtruth_rect.txt`` (1-based
 ``x,y,w,h``, commas) + ``OUT/NAME/provenance.json`` (repository, commit, paths, frame range, SHA-1 of every
@@ -227,10 +227,11 @@ def source_folder(entry: dict, clone: Path, scratch: Path) -> tuple[Path, bool]:
     """
     commit = entry["commit"]
     paths = [entry["images"].strip("/"), entry["groundtruth"].strip("/")]
-    if not (clone / ".git").exists():
+    bare = (clone / "HEAD").is_file() and (clone / "objects").is_dir() and not (clone / ".git").exists()
+    if not (clone / ".git").exists() and not bare:
         return clone, False
     head = _git(clone, "rev-parse", "HEAD").strip()
-    if head == commit and not _git(clone, "status", "--porcelain", "--", *paths).strip():
+    if not bare and head == commit and not _git(clone, "status", "--porcelain", "--", *paths).strip():
         return clone, True
     try:
         _git(clone, "cat-file", "-e", f"{commit}^{{commit}}")

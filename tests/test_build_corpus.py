@@ -190,6 +190,12 @@ def test_build_refusals_and_resume(bc, world):
     pb = json.loads((b / "provenance.json").read_text())
     assert pb["frame_range_in_repo"] == ["00000001.jpg", "00000004.jpg"] and pb["gt_lines_used"] == [3, 6]
     assert pb["commit_verified"] is w["git"]
+    if w["git"]:  # a bare clone (as `git clone --bare` or a mirror) is read at the pinned commit too
+        bare = w["out"].parent / "bare.git"
+        subprocess.run(["git", "clone", "-q", "--bare", str(w["clones"] / "own+gitrepo"), str(bare)], check=True)
+        res_b = _build(bc, w, names=["VOT_beta"], repo_map={"own/gitrepo": str(bare)}, force=True)
+        assert list(res_b["built"]) == ["VOT_beta"]
+        assert (b / "groundtruth_rect.txt").read_text().splitlines()[0] == "10.5,14,10,16"
 
     index = json.loads((out / "sequences.json").read_text())
     assert [s["name"] for s in index["sequences"]] == ["OTB_Alpha", "VOT_beta"] and index["total_frames"] == 9
