@@ -45,7 +45,6 @@ import shutil
 import subprocess
 import sys
 import tarfile
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -118,11 +117,11 @@ def image_files(folder: Path) -> list[Path]:
 
 # --------------------------------------------------------------------------- reserved / existing data
 
-@dataclass
 class Reserved:
-    path: Path
-    frame_sha1: set[str]
-    name_sha256: set[str]
+    """A validated reserved list: frame-file SHA-1s and base-name SHA-256s."""
+
+    def __init__(self, path: Path, frame_sha1: set[str], name_sha256: set[str]) -> None:
+        self.path, self.frame_sha1, self.name_sha256 = path, frame_sha1, name_sha256
 
 
 def load_reserved(path: str | Path) -> Reserved:
@@ -146,12 +145,14 @@ def load_reserved(path: str | Path) -> Reserved:
     return Reserved(path, sets["frame_file_sha1"], sets["base_name_sha256"])
 
 
-@dataclass
 class Existing:
-    root: Path
-    names: dict[str, str] = field(default_factory=dict)        # base name -> existing sequence
-    frame_sha1: dict[str, str] = field(default_factory=dict)   # frame SHA-1 -> existing sequence
-    sources: dict[tuple[str, str], str] = field(default_factory=dict)  # (repo, images path) -> sequence
+    """What the existing data holds: base names, frame SHA-1s and (repo, images path), each -> its sequence."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.names: dict[str, str] = {}
+        self.frame_sha1: dict[str, str] = {}
+        self.sources: dict[tuple[str, str], str] = {}
 
 
 def load_existing(root: str | Path) -> Existing:

@@ -2,11 +2,9 @@
 from __future__ import annotations
 
 import hashlib
-import importlib.util
 import json
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import cv2
@@ -15,19 +13,15 @@ import pytest
 
 from metartt_lite.data.sequences import list_sequences, load_otb_sequence
 from metartt_lite.core.utils import MetaRTTError
+from test_data_scripts import _load  # the one loader of data_scripts/*.py modules
 
-SCRIPTS = Path(__file__).resolve().parents[1] / "data_scripts"
 pytestmark = pytest.mark.filterwarnings("ignore:.*ground-truth rows are missing")  # VOT_beta's NaN row
 C_A = "a" * 40  # commit pinned for the plain-folder repository (not checkable)
 
 
 @pytest.fixture(scope="module")
 def bc():
-    spec = importlib.util.spec_from_file_location("data_scripts_build_corpus", SCRIPTS / "build_corpus.py")
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = mod  # its dataclasses resolve their annotations through sys.modules
-    spec.loader.exec_module(mod)
-    return mod
+    return _load("build_corpus")
 
 
 @pytest.fixture(autouse=True)
