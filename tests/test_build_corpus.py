@@ -190,6 +190,10 @@ def test_build_refusals_and_resume(bc, world):
         res_b = _build(bc, w, names=["VOT_beta"], repo_map={"own/gitrepo": str(bare)}, force=True)
         assert list(res_b["built"]) == ["VOT_beta"]
         assert (b / "groundtruth_rect.txt").read_text().splitlines()[0] == "10.5,14,10,16"
+        _git(w["clones"] / "own+gitrepo", "checkout", "-q", pb["commit"])  # a clone at the commit: read in place
+        res_c = _build(bc, w, names=["VOT_beta"], force=True)
+        assert list(res_c["built"]) == ["VOT_beta"] and json.loads((b / "provenance.json").read_text())[
+            "commit_verified"] is True
 
     index = json.loads((out / "sequences.json").read_text())
     assert [s["name"] for s in index["sequences"]] == ["OTB_Alpha", "VOT_beta"] and index["total_frames"] == 9
