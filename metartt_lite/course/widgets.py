@@ -490,7 +490,7 @@ def triplet_widget(show: Callable[[float, float], Any], gamma: float = 0.5, xi: 
     """Sliders for γ (weight of the triplet term, Eq. 4) and ξ (margin, Eq. 5) → ``show(gamma, xi)``."""
     import ipywidgets as W
     g = W.FloatSlider(value=gamma, min=0.0, max=2.0, step=0.25, description="γ", continuous_update=False)
-    x = W.FloatSlider(value=xi, min=0.0, max=2.0, step=0.25, description="ξ", continuous_update=False)
+    x = W.FloatSlider(value=xi, min=0.0, max=4.0, step=0.25, description="ξ", continuous_update=False)
     return figure_widget(lambda gamma, xi: show(gamma, xi), {"gamma": g, "xi": x}, title="CE + γ·triplet (Eqs. 4–6)")
 
 
