@@ -24,6 +24,7 @@ import pytest
 import torch
 
 from metartt_lite.model import surgery
+from metartt_lite.core import boxes as bx
 from metartt_lite.course import widgets as W
 from metartt_lite.evaluation.ope import IOU_THRESHOLDS, sequence_metrics
 from metartt_lite.data.samples import make_sample
@@ -147,8 +148,10 @@ def test_mask_threshold_effect_equals_direct_computation(net):
     widths = surgery.layer_widths(net)                         # shared 4, fc4 8, fc5 8
     betas = {l: torch.linspace(0.05, 0.95, w) for l, w in widths.items()}
     x = torch.rand(40, widths["shared"] * 9, generator=torch.Generator().manual_seed(2))
-    eff = W.mask_threshold_effect(net, x, None, betas, taus=[0.0, 0.5, 1.0], min_keep=1)
-    assert eff["tau"] == [0.0, 0.5, 1.0]
+    boxes = np.column_stack([np.arange(40.0), np.zeros(40), np.full(40, 10.0), np.full(40, 10.0)])
+    gt = np.array([20.0, 0, 10, 10])
+    eff = W.mask_threshold_effect(net, x, None, betas, taus=[0.0, 0.5, 1.0], min_keep=1, boxes=boxes, gt=gt)
+    assert eff["tau"] == [0.0, 0.5, 1.0] and eff["n_samples"] == 40
     th = net.head_params()
 
     def scores(m):
@@ -174,9 +177,18 @@ def test_mask_threshold_effect_equals_direct_computation(net):
             assert eff["relative_change"][i] == pytest.approx(d / float(full[:, 1].std()), abs=1e-5)
             flips = float(((s[:, 1] > s[:, 0]) != (full[:, 1] > full[:, 0])).float().mean())
             assert eff["flip_rate"][i] == pytest.approx(flips)
+            pos0 = full[:, 1] > full[:, 0]
+            assert eff["n_target"][i] == int((s[:, 1] > s[:, 0]).sum()) and eff["n_target_full"] == int(pos0.sum())
+            if pos0.any():
+                assert eff["flip_rate_pos"][i] == pytest.approx(float((s[pos0, 1] <= s[pos0, 0]).float().mean()))
+                assert eff["relative_change_pos"][i] == pytest.approx(
+                    float((s[pos0, 1] - full[pos0, 1]).abs().mean() / full[:, 1].std()), abs=1e-5)
+            assert eff["best_iou"][i] == pytest.approx(float(bx.iou(boxes[int(torch.argmax(s[:, 1]))], gt)))
+    assert eff["best_iou_full"] == pytest.approx(float(bx.iou(boxes[int(torch.argmax(full[:, 1]))], gt)))
     assert eff["score_change"][0] == 0 and eff["mean_prune_rate"][1] == pytest.approx(0.5)
     fig = W.plot_mask_threshold(eff, tau=0.5)
-    assert len(fig.data) == len(widths) + 3
+    assert len(fig.data) == len(widths) + 6
+    assert len(W.plot_mask_threshold({k: v for k, v in eff.items() if not k.startswith("best")}, 0.5).data) == len(widths) + 5
     box = W.mask_threshold_widget(net, x, None, betas, taus=[0.0, 0.5, 1.0], min_keep=1)
     box.controls["tau"].value = 1.0
     assert box.last["kwargs"] == {"tau": 1.0} and box.effect["tau"] == eff["tau"]
