@@ -241,6 +241,10 @@ def test_draw_boxes_player_and_strip(video):
     first = player.image.value
     player.slider.value = 5
     assert player.image.value != first
+    assert player.counter.value == f"frame 5 / {len(video) - 1}"
+    player.play.playing = True                    # the pause button stops playing and keeps the frame
+    player.pause.click()
+    assert player.play.playing is False and player.slider.value == 5
     assert player.image.value == W._png(W.draw_boxes(video.frames[5], boxes, video.groundtruth, 5))
     fig = W.tracking_strip(video.frames, boxes, video.groundtruth, n=4)
     assert len(fig.axes) == 4 and all(ax.images for ax in fig.axes)
@@ -613,9 +617,16 @@ def _drive_06(page, tmp):
     _assert_not_blank(before, "06 player, frame 0")
     cell.locator(".widget-play button").first.click()     # ▶
     _wait_images_change(out, before, timeout_s=30)
-    cell.locator(".widget-play button").nth(1).click()    # pause, then judge the frame it stopped on
+    cell.locator("button", has_text="pause").first.click()  # our pause button (ipywidgets' second one is stop)
     after = _settled_images(out, deadline=time.time() + 30)
     assert [a["key"] for a in after] != [b["key"] for b in before], "06 player: Play did not move off frame 0"
+    counter = cell.locator(".widget-label", has_text="frame").first
+    paused_at = counter.inner_text()
+    page.wait_for_timeout(2_000)                            # several play intervals: a playing counter moves
+    i, last = (int(v) for v in paused_at.split()[1::2])     # "frame i / last"
+    assert 0 < i < last, f"06 player: pause should stop mid-video, stopped at {paused_at}"
+    assert counter.inner_text() == paused_at, f"06 player: the frame counter moved after pause ({paused_at} -> {counter.inner_text()})"
+    assert [a["key"] for a in _img_stats(out)] == [a["key"] for a in after], "06 player: the image moved after pause"
     _assert_not_blank(after, "06 player after Play")
     # Track an uploaded video twice (the strip used to be blank the first time, a sliver the second)
     from metartt_lite.data.samples import make_sample

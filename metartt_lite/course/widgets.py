@@ -648,7 +648,8 @@ def draw_boxes(frame: np.ndarray, boxes_by_tracker: Mapping[str, np.ndarray], gt
 
 def _legend_html(names: Sequence[str], gt: bool) -> str:
     items = ([("ground truth", GT_COLOR)] if gt else []) + [(n, _color(n, j)) for j, n in enumerate(names)]
-    return " ".join(f"<span style='color:{_hex(c)};font-weight:bold'>&#9632; {n}</span>" for n, c in items)
+    return " ".join(f"<span style='color:{_hex(c)};font-weight:bold;font-size:15px;margin-right:12px'>&#9632; {n}</span>"
+                    for n, c in items)
 
 
 def tracking_strip(frames: Sequence[np.ndarray], boxes_by_tracker: Mapping[str, np.ndarray],
@@ -661,14 +662,14 @@ def tracking_strip(frames: Sequence[np.ndarray], boxes_by_tracker: Mapping[str, 
     fig, axes = plt.subplots(1, len(idx), figsize=(2.4 * len(idx), 2.4 * h / w + 0.7), squeeze=False)
     for ax, i in zip(axes[0], idx):
         ax.imshow(draw_boxes(frames[i], boxes_by_tracker, gt, i, label=False))
-        ax.set_title(f"frame {i}", fontsize=8)
+        ax.set_title(f"frame {i}", fontsize=12)
         ax.set_xticks([]); ax.set_yticks([])
     handles = ([Patch(color=np.array(GT_COLOR) / 255, label="ground truth")] if gt is not None else [])
     handles += [Patch(color=np.array(_color(nm, j)) / 255, label=nm) for j, nm in enumerate(boxes_by_tracker)]
-    fig.legend(handles=handles, loc="lower center", ncol=len(handles), fontsize=8, frameon=False)
+    fig.legend(handles=handles, loc="lower center", ncol=len(handles), fontsize=13, frameon=False)
     if title:
-        fig.suptitle(title, fontsize=10)
-    fig.tight_layout(rect=(0, 0.1, 1, 1))
+        fig.suptitle(title, fontsize=13)
+    fig.tight_layout(rect=(0, 0.14, 1, 1))
     return fig
 
 
@@ -681,22 +682,33 @@ def _png(img: np.ndarray) -> bytes:
 
 def tracking_player(frames: Sequence[np.ndarray], boxes_by_tracker: Mapping[str, np.ndarray],
                     gt: np.ndarray | None = None, interval_ms: int = 150):
-    """A Play button linked to a frame slider (``jslink``: they move together in the browser) and an
-    Image showing :func:`draw_boxes` of the current frame; a legend names the colours."""
+    """A Play button linked to a frame slider (``jslink``: they move together in the browser), a **pause**
+    button that stops playing on the current frame (ipywidgets' own second button is *stop*, which rewinds
+    to frame 0), a frame counter, and an Image showing :func:`draw_boxes` of the current frame; a legend
+    names the colours."""
     import ipywidgets as W
     n = len(frames)
-    play = W.Play(value=0, min=0, max=n - 1, step=1, interval=interval_ms, description="play")
+    play = W.Play(value=0, min=0, max=n - 1, step=1, interval=interval_ms, description="play", show_repeat=False)
     slider = W.IntSlider(value=0, min=0, max=n - 1, description="frame")
     W.jslink((play, "value"), (slider, "value"))
+    pause = W.Button(description="pause", icon="pause", tooltip="stop on this frame (▶ goes on from here)",
+                     layout=W.Layout(width="90px"))
+    counter = W.Label(value=f"frame 0 / {n - 1}")
     image = W.Image(value=_png(draw_boxes(frames[0], boxes_by_tracker, gt, 0)), format="png",
                     width=frames[0].shape[1])
 
     def show(change: Any) -> None:
         image.value = _png(draw_boxes(frames[change["new"]], boxes_by_tracker, gt, change["new"]))
+        counter.value = f"frame {change['new']} / {n - 1}"
+
+    def do_pause(_: Any = None) -> None:
+        play.playing = False
 
     slider.observe(show, names="value")
-    box = W.VBox([W.HBox([play, slider]), image, W.HTML(_legend_html(list(boxes_by_tracker), gt is not None))])
-    box.play, box.slider, box.image = play, slider, image
+    pause.on_click(do_pause)
+    box = W.VBox([W.HBox([play, pause, slider, counter]), image,
+                  W.HTML(_legend_html(list(boxes_by_tracker), gt is not None))])
+    box.play, box.slider, box.image, box.pause, box.counter = play, slider, image, pause, counter
     return box
 
 
@@ -710,8 +722,8 @@ def success_figure(boxes_by_tracker: Mapping[str, np.ndarray], gt: np.ndarray, t
         fig.add_trace(go.Scatter(x=IOU_THRESHOLDS, y=m["success_curve"], mode="lines",
                                  name=f"{n} [AUC {m['auc']:.3f}]", line=dict(color=_hex(_color(n, j)), width=2.5)))
     fig.update_layout(title=title, xaxis_title="overlap threshold t", yaxis_title="success rate (IoU > t)",
-                      yaxis_range=[0, 1.02], xaxis_range=[0, 1], height=380, width=640,
-                      margin=dict(l=50, r=20, t=50, b=40))
+                      yaxis_range=[0, 1.02], xaxis_range=[0, 1], height=400, width=680,
+                      margin=dict(l=50, r=20, t=50, b=40), legend=dict(font=dict(size=14)), font=dict(size=13))
     return fig
 
 
