@@ -44,6 +44,7 @@ CONVENTIONS = {
     "97.5": "the upper quantile (97.5 %) of a 95 % percentile interval",
     "10": "a decade (10⁻¹⁶ rounding, 10⁻⁵ step): powers of ten in prose",
     "60": "the 60 s per-notebook budget in fast mode",
+    "90": "the 10–90 % band of the subsets in notebook 07's CI-width figure (a display choice)",
 }
 
 # (notebook stem or "*", regex, why it is false) — found by running the course as a learner (issue 26)

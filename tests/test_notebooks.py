@@ -194,6 +194,32 @@ def test_mask_threshold_effect_equals_direct_computation(net):
     assert box.last["kwargs"] == {"tau": 1.0} and box.effect["tau"] == eff["tau"]
 
 
+def test_evaluation_figures_draw_what_they_are_given():
+    """Notebook 07's figures (course/nb07_evaluation.py), called directly with small made-up inputs."""
+    import matplotlib.pyplot as plt
+    per = {"s1": 0.02, "s2": -0.01, "s3": 0.04}
+    comps = [{"a": "A", "b": "B", "auc": {"per_sequence": per, "ci": (-0.01, 0.03), "diff": 0.0167}}]
+    fig = W.per_sequence_figure(comps)
+    ax = fig.axes[0]
+    np.testing.assert_allclose(ax.collections[0].get_offsets()[:, 0], [2.0, -1.0, 4.0])
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["s1", "s2", "s3", "mean, 95% CI"]
+    runs = {"trackers": {"x": {"seeds": [0, 1], "sequences": {"v": {"seeds": {"0": {"auc": 0.4}, "1": {"auc": 0.6}}}}},
+                         "c": {"seeds": [0], "sequences": {"v": {"seeds": {"0": {"auc": 0.5}}}}}}}
+    fig2 = W.seeds_per_video_figure(runs, ["x", "c"], ["v"])
+    ys = sorted(float(y) for line in fig2.axes[0].lines for y in line.get_ydata())
+    assert ys == pytest.approx([0.4, 0.5, 0.5, 0.5, 0.5, 0.5, 0.6])  # x: 2 dots + its mean bar; c: 1 dot + bar
+    mk = lambda k, m: {"k": k, "means": np.linspace(-m, m, 50), "ci": (-m, m), "mean": 0.0, "width": 2 * m}
+    small, full = mk(2, 0.05), mk(3, 0.02)
+    bins = np.linspace(-5, 5, 11)
+    fig3 = W.bootstrap_figure(small, full, bins, "A", "B")
+    assert sum(p.get_height() for p in fig3.axes[0].patches if hasattr(p, "get_height")) > 0
+    fig4 = W.ci_width_figure({"B": {2: np.array([0.1, 0.2]), 3: np.array([0.05])}}, {"B": {1: 0.06, 2: 0.05}},
+                             {"B": 0.001}, small, full, bins, "A", "B")
+    assert len(fig4.axes) == 3 and all(a.has_data() for a in fig4.axes)
+    for f in (fig, fig2, fig3, fig4):
+        plt.close(f)
+
+
 def test_episode_grid_and_overview():
     v = make_sample("translation", seed=0, n_frames=6, size=(160, 120))
     patches = W.crop_patches(v.frames[0], v.groundtruth[:3], size=32)
@@ -620,7 +646,7 @@ def _drive_06(page, tmp):
     cell.locator("button", has_text="pause").first.click()  # our pause button (ipywidgets' second one is stop)
     after = _settled_images(out, deadline=time.time() + 30)
     assert [a["key"] for a in after] != [b["key"] for b in before], "06 player: Play did not move off frame 0"
-    counter = cell.locator(".widget-label", has_text="frame").first
+    counter = cell.locator(".frame-counter").first
     paused_at = counter.inner_text()
     page.wait_for_timeout(2_000)                            # several play intervals: a playing counter moves
     i, last = (int(v) for v in paused_at.split()[1::2])     # "frame i / last"
