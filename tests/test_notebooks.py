@@ -268,9 +268,12 @@ def test_draw_boxes_player_and_strip(video):
     player.slider.value = 5
     assert player.image.value != first
     assert player.counter.value == f"frame 5 / {len(video) - 1}"
-    player.play.playing = True                    # the pause button stops playing and keeps the frame
-    player.pause.click()
-    assert player.play.playing is False and player.slider.value == 5
+    # the play / pause toggle drives Play.playing in the browser (jslink), and follows it in the kernel
+    assert player.pause_link.source == (player.pause, "value") and player.pause_link.target == (player.play, "playing")
+    player.play.playing = True
+    assert player.pause.value is True and player.pause.icon == "pause"
+    player.play.playing = False
+    assert player.pause.value is False and player.slider.value == 5
     assert player.image.value == W._png(W.draw_boxes(video.frames[5], boxes, video.groundtruth, 5))
     fig = W.tracking_strip(video.frames, boxes, video.groundtruth, n=4)
     assert len(fig.axes) == 4 and all(ax.images for ax in fig.axes)
@@ -641,9 +644,10 @@ def _drive_06(page, tmp):
     before = _img_stats(out)
     assert len(before) == 1
     _assert_not_blank(before, "06 player, frame 0")
-    cell.locator(".widget-play button").first.click()     # ▶
-    _wait_images_change(out, before, timeout_s=30)
-    cell.locator("button", has_text="pause").first.click()  # our pause button (ipywidgets' second one is stop)
+    toggle = cell.locator(".widget-toggle-button", has_text="play / pause").first
+    toggle.click()                                          # play
+    page.wait_for_timeout(1_200)                            # a few frames at 150 ms each
+    toggle.click()                                          # pause, in the browser: the slider stops at once
     after = _settled_images(out, deadline=time.time() + 30)
     assert [a["key"] for a in after] != [b["key"] for b in before], "06 player: Play did not move off frame 0"
     counter = cell.locator(".frame-counter").first

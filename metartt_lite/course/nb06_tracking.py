@@ -66,17 +66,19 @@ def tracking_strip(frames: Sequence[np.ndarray], boxes_by_tracker: Mapping[str, 
 
 def tracking_player(frames: Sequence[np.ndarray], boxes_by_tracker: Mapping[str, np.ndarray],
                     gt: np.ndarray | None = None, interval_ms: int = 150):
-    """A Play button linked to a frame slider (``jslink``: they move together in the browser), a **pause**
-    button that stops playing on the current frame (ipywidgets' own second button is *stop*, which rewinds
-    to frame 0), a frame counter, and an Image showing :func:`draw_boxes` of the current frame; a legend
-    names the colours."""
+    """A play / pause toggle and a frame slider driven by an ipywidgets ``Play`` (linked with ``jslink``, so
+    they move together in the browser, without the kernel), a frame counter, and an Image showing
+    :func:`draw_boxes` of the current frame; a legend names the colours. The toggle is a real pause: it
+    stops on the current frame and goes on from there (``Play``'s own stop button, hidden here, rewinds)."""
     import ipywidgets as W
     n = len(frames)
-    play = W.Play(value=0, min=0, max=n - 1, step=1, interval=interval_ms, description="play", show_repeat=False)
+    play = W.Play(value=0, min=0, max=n - 1, step=1, interval=interval_ms, description="play", show_repeat=False,
+                  layout=W.Layout(display="none"))      # the timer only; the toggle below is its button
     slider = W.IntSlider(value=0, min=0, max=n - 1, description="frame")
     W.jslink((play, "value"), (slider, "value"))
-    pause = W.Button(description="pause", icon="pause", tooltip="stop on this frame (▶ goes on from here)",
-                     layout=W.Layout(width="90px"))
+    toggle = W.ToggleButton(value=False, description="play / pause", icon="play",
+                            tooltip="play; press again to pause on this frame", layout=W.Layout(width="120px"))
+    link = W.jslink((toggle, "value"), (play, "playing"))   # pressed = playing, in the browser itself
     counter = W.Label(value=f"frame 0 / {n - 1}")
     counter.add_class("frame-counter")                 # the browser test reads it
     image = W.Image(value=_png(draw_boxes(frames[0], boxes_by_tracker, gt, 0)), format="png",
@@ -86,14 +88,15 @@ def tracking_player(frames: Sequence[np.ndarray], boxes_by_tracker: Mapping[str,
         image.value = _png(draw_boxes(frames[change["new"]], boxes_by_tracker, gt, change["new"]))
         counter.value = f"frame {change['new']} / {n - 1}"
 
-    def do_pause(_: Any = None) -> None:
-        play.playing = False
+    def on_playing(change: Any) -> None:               # the end of the video un-presses the toggle
+        toggle.value = bool(change["new"])
+        toggle.icon = "pause" if change["new"] else "play"
 
     slider.observe(show, names="value")
-    pause.on_click(do_pause)
-    box = W.VBox([W.HBox([play, pause, slider, counter]), image,
+    play.observe(on_playing, names="playing")
+    box = W.VBox([W.HBox([play, toggle, slider, counter]), image,
                   W.HTML(_legend_html(list(boxes_by_tracker), gt is not None))])
-    box.play, box.slider, box.image, box.pause, box.counter = play, slider, image, pause, counter
+    box.play, box.slider, box.image, box.pause, box.counter, box.pause_link = play, slider, image, toggle, counter, link
     return box
 
 
