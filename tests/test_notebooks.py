@@ -220,6 +220,18 @@ def test_evaluation_figures_draw_what_they_are_given():
         plt.close(f)
 
 
+def test_online_loop_figure_marks_the_updates():
+    import matplotlib.pyplot as plt
+    log = {"frame": [1, 2, 3, 4], "score": [1.0, -0.5, 0.3, 2.0], "success": [True, False, True, True],
+           "update": [None, "short", None, "long"], "iou": [0.9, 0.4, 0.6, 0.8]}
+    fig = W.online_loop_figure(log, 0.0, title="t")
+    ax1, ax2 = fig.axes
+    marks = {ln.get_label(): list(ln.get_xdata()) for ln in ax1.lines if "update" in ln.get_label()}
+    assert marks == {"long-term update": [4], "short-term update": [2]}
+    assert len(ax1.patches) == 1 and list(ax2.lines[0].get_ydata()) == log["iou"]   # one failed frame shaded
+    plt.close(fig)
+
+
 def test_episode_grid_and_overview():
     v = make_sample("translation", seed=0, n_frames=6, size=(160, 120))
     patches = W.crop_patches(v.frames[0], v.groundtruth[:3], size=32)

@@ -20,7 +20,8 @@ from ..track.registry import make_tracker
 from ..core.utils import MetaRTTError
 from .common import _color, _hex, _in_kernel, _callback_figures, _show, _png
 
-__all__ = ['draw_boxes', 'tracking_strip', 'tracking_player', 'success_figure', 'track_uploaded', 'upload_widget', 'bbox_text', 'first_frame']
+__all__ = ['draw_boxes', 'tracking_strip', 'tracking_player', 'success_figure', 'track_uploaded', 'upload_widget', 'bbox_text',
+           'first_frame', 'online_loop_figure']
 
 
 def draw_boxes(frame: np.ndarray, boxes_by_tracker: Mapping[str, np.ndarray], gt: np.ndarray | None, i: int,
@@ -255,3 +256,33 @@ def first_frame(video_bytes: bytes, filename: str = "upload.avi") -> np.ndarray:
         raise MetaRTTError(f"cannot read a frame from {filename}")
     return cv2.cvtColor(frame, cv2.COLOR_BGR2RGB)
 
+
+
+def online_loop_figure(log: Mapping[str, Sequence[Any]], success_thr: float, title: str = ""):
+    """Matplotlib, two panels over the frames of one run: top, the tracker's score (the mean target logit of its
+    top candidates) against the success threshold, frames that failed shaded, and the online updates marked
+    (▲ long-term, ✕ short-term); bottom, the IoU of the reported box with the ground truth.
+    ``log``: ``frame``, ``score``, ``success``, ``update`` (None, 'long' or 'short') and ``iou``, per frame."""
+    import matplotlib.pyplot as plt
+    f = np.asarray(log["frame"])
+    score, iou_ = np.asarray(log["score"], float), np.asarray(log["iou"], float)
+    fig, (ax1, ax2) = plt.subplots(2, 1, figsize=(9, 4.6), sharex=True, gridspec_kw=dict(height_ratios=[3, 2]))
+    for i, ok in zip(f, log["success"]):
+        if not ok:
+            for ax in (ax1, ax2):
+                ax.axvspan(i - 0.5, i + 0.5, color="C3", alpha=0.12, lw=0)
+    ax1.plot(f, score, "o-", color="C0", ms=4, label="score (mean logit of the top candidates)")
+    ax1.axhline(success_thr, color="0.3", ls="--", lw=1, label=f"success threshold ({success_thr:g})")
+    for kind, marker, col in (("long", "^", "C2"), ("short", "x", "C3")):
+        sel = [k for k, u in enumerate(log["update"]) if u == kind]
+        if sel:
+            ax1.plot(f[sel], score[sel], marker, color=col, ms=10, mew=2, ls="none", label=f"{kind}-term update")
+    ax1.set(ylabel="score", title=title)
+    ax1.legend(fontsize=10, loc="best")
+    ax2.plot(f, iou_, "s-", color="C1", ms=3)
+    ax2.set(xlabel="frame (shaded: failed, the search widens)", ylabel="IoU with GT", ylim=(0, 1.02))
+    for ax in (ax1, ax2):
+        ax.grid(alpha=0.3)
+        ax.tick_params(labelsize=10)
+    fig.tight_layout()
+    return fig
