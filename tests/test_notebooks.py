@@ -232,6 +232,27 @@ def test_online_loop_figure_marks_the_updates():
     plt.close(fig)
 
 
+def test_architecture_and_algorithm1_come_from_the_package():
+    import matplotlib.pyplot as plt
+    from dataclasses import replace
+    from metartt_lite.train.meta import MetaConfig
+    from metartt_lite.model import build_net
+    net = build_net(None, torch.device("cpu"))                     # the real trunk: the figure runs it
+    rows = W.network_shapes(net)
+    assert [r["name"] for r in rows] == ["search crop", "trunk", "shared", "RoIAlign", "fc4", "fc5", "fc6"]
+    widths = surgery.layer_widths(net)
+    by = {r["name"]: r for r in rows}
+    assert all(by[l]["shape"][0] == w and by[l]["pruned"] for l, w in widths.items())
+    assert by["fc6"]["shape"] == (2,) and by["RoIAlign"]["shape"] == (widths["shared"] * net.cfg.roi_size ** 2,)
+    assert by["fc4"]["params"] == sum(v.numel() for k, v in net.head_params().items() if k.startswith("fc4"))
+    fig = W.architecture_figure(net)
+    assert len(fig.axes[0].patches) == len(rows)
+    plt.close(fig)
+    md = W.algorithm1_markdown(replace(MetaConfig(), k_init=3, k_on=2, episodes=10, meta_batch=4))
+    assert "3 steps of Eq. 2" in md and "2 steps of Eq. 3" in md and "(3 meta-steps)" in md
+    assert md.count("\n| ") == 8                                     # eight lines of Algorithm 1
+
+
 def test_episode_grid_and_overview():
     v = make_sample("translation", seed=0, n_frames=6, size=(160, 120))
     patches = W.crop_patches(v.frames[0], v.groundtruth[:3], size=32)

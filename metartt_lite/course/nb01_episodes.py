@@ -9,11 +9,14 @@ from typing import Any, Callable, Mapping, Sequence
 
 import cv2
 import numpy as np
+import torch
 
 from ..core.drawing import GT_COLOR
+from ..model.surgery import LAYERS
 from .common import _hex, figure_widget
 
-__all__ = ['crop_patch', 'crop_patches', 'episode_grid', 'episode_overview', 'episode_widget']
+__all__ = ['crop_patch', 'crop_patches', 'episode_grid', 'episode_overview', 'episode_widget', 'network_shapes',
+           'architecture_figure', 'algorithm1_markdown']
 
 
 def crop_patch(frame: np.ndarray, box: Sequence[float], size: int = 48) -> np.ndarray:
@@ -98,3 +101,88 @@ def episode_widget(show: Callable[[int, int], Any], n_episodes: int = 20, max_se
     return figure_widget(lambda episode, seed: show(episode, seed), {"episode": ep, "seed": seed},
                          title="Simulated tracking episodes")
 
+
+
+def network_shapes(net, crop_size: int | None = None) -> list[dict[str, Any]]:
+    """The tracker network stage by stage, measured by running ``net`` on one blank search crop (so the
+    figure cannot drift from the code): per stage its name, what it is, its output shape, its trainable
+    parameter count, and whether it is meta-learned / adapted online / pruned."""
+    cfg = net.cfg
+    S = crop_size or cfg.crop_size
+    dev = next(net.parameters()).device
+    with torch.no_grad():
+        fmap_t = net.trunk(torch.zeros(1, 3, S, S, device=dev))
+        fmap = net.shared_forward(fmap_t)
+        roi = net.roi_features(fmap, np.array([[S / 4, S / 4, S / 2, S / 2]], dtype=np.float32))
+    head = dict(net.head_params())
+    n_trunk = sum(p.numel() for p in net.trunk.parameters())
+    rows = [dict(name="search crop", what="RGB crop\naround the last box", shape=(3, S, S), params=0),
+            dict(name="trunk", what=f"EfficientNet-Lite0,\nfirst {cfg.trunk_blocks} stages",
+                 shape=tuple(fmap_t.shape[1:]), params=n_trunk, frozen=True),
+            dict(name="shared", what=f"conv {net.shared.kernel_size[0]}×{net.shared.kernel_size[1]},\nonce per frame", shape=tuple(fmap.shape[1:]),
+                 params=sum(p.numel() for p in net.shared.parameters()), meta=True, pruned="shared" in LAYERS),
+            dict(name="RoIAlign", what=f"per candidate:\n{cfg.roi_presample}² → max-pool → {cfg.roi_size}²",
+                 shape=(roi.shape[1],), params=0)]
+    for l in ("fc4", "fc5", "fc6"):
+        w = head[f"{l}.weight"]
+        rows.append(dict(name=l, what="background /\ntarget logits" if l == "fc6" else "fully connected\n+ ReLU",
+                         shape=(w.shape[0],), params=w.numel() + head[f"{l}.bias"].numel(), meta=True, online=True,
+                         pruned=l in LAYERS))
+    return rows
+
+
+def architecture_figure(net, crop_size: int | None = None):
+    """Matplotlib: trunk → shared conv → RoIAlign → fc4–fc6 as boxes, shapes and parameter counts from
+    :func:`network_shapes`; colour and tags say what is frozen, meta-learned (θ⁰), adapted online
+    (Eqs. 2–3, rates 𝒜) and pruned (Eqs. 9–12)."""
+    import matplotlib.pyplot as plt
+    from matplotlib.patches import FancyBboxPatch
+    rows = network_shapes(net, crop_size)
+    fig, ax = plt.subplots(figsize=(2.05 * len(rows), 2.9))
+    for i, r in enumerate(rows):
+        col = "#dddddd" if r.get("frozen") or not r["params"] else "#ffd9a8" if r.get("online") else "#b9d7f0"
+        ax.add_patch(FancyBboxPatch((i + 0.06, 0.12), 0.82, 0.74, boxstyle="round,pad=0.02", fc=col, ec="0.3"))
+        shape = "×".join(str(int(s)) for s in r["shape"])
+        tags = [t for t, k in (("frozen", "frozen"), ("θ⁰ meta-learned", "meta"), ("adapted online", "online"),
+                               ("pruned by Ψ", "pruned")) if r.get(k)]
+        ax.text(i + 0.47, 0.76, r["name"], ha="center", va="center", fontsize=12, weight="bold")
+        ax.text(i + 0.47, 0.56, r["what"], ha="center", va="center", fontsize=9)
+        ax.text(i + 0.47, 0.38, shape, ha="center", va="center", fontsize=10, family="monospace")
+        ax.text(i + 0.47, 0.24, f"{r['params']:,} params" if r["params"] else "", ha="center", fontsize=9)
+        ax.text(i + 0.47, 0.02, "\n".join(tags), ha="center", va="top", fontsize=8.5, color="0.25")
+        if i:
+            ax.annotate("", (i + 0.06, 0.5), (i - 0.12, 0.5), arrowprops=dict(arrowstyle="->", lw=1.5))
+    ax.set(xlim=(0, len(rows)), ylim=(-0.32, 0.92))
+    ax.axis("off")
+    ax.set_title("The tracker network, measured from metartt_lite (grey: frozen or no weights, blue: meta-learned, "
+                 "orange: meta-learned and adapted online)", fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def algorithm1_markdown(cfg) -> str:
+    """Algorithm 1 of the paper (meta-training), with the sizes of a :class:`~metartt_lite.train.meta.MetaConfig`
+    and the package function that runs each line, as Markdown."""
+    e = cfg.episode
+    k_i, k_o = (1, 0) if cfg.meta_tracker else (cfg.k_init, cfg.k_on)
+    lines = [
+        ("initialise 𝓜 = {θ⁰, 𝒜_init, 𝒜_on}: θ⁰ from pretraining, every α = "
+         f"{cfg.init_rate:g}", "`meta.MetaLearner`"),
+        (f"**repeat** over {cfg.episodes} episodes, {cfg.meta_batch} per meta-step "
+         f"({-(-cfg.episodes // cfg.meta_batch)} meta-steps):", "`meta.meta_train`"),
+        (f"  draw an episode: {e.n_frames} frames of one video (gaps ≤ {e.max_gap}); D_init = {e.n_pos}+ / {e.n_neg}− "
+         f"on frame 1; D_test^std on the last frame; D_test^hard = {e.n_hard} targets of other videos",
+         "`meta.make_episode`"),
+        (f"  θ_init^K ← {k_i} steps of Eq. 2 on D_init with 𝒜_init", "`adaptation.adapt`"),
+        (f"  estimate the target on frames 2–{e.n_frames - 1} with θ_init^K (best of {e.n_candidates} candidates); "
+         f"D_on = {e.n_pos_on}+ / {e.n_neg_on}− per frame around the estimates"
+         + ("" if e.estimated_target else " (ablation: around the ground truth)"), "`meta.episode_loss`"),
+        (f"  θ_on^K ← {k_o} steps of Eq. 3 on D_on with 𝒜_on, from θ_init^K", "`adaptation.adapt`"),
+        (f"  L_meta = L_test(θ_init^K) + L_test(θ_on^K), L_test = CE + {cfg.gamma:g}·triplet (margin {cfg.xi:g}), "
+         "Eqs. 4–7", "`losses.meta_test_loss`"),
+        (f"  𝓜 ← Adam step on ∇_𝓜 L_meta ({'first' if cfg.first_order else 'second'}-order, Eq. 8; lr θ⁰ {cfg.lr:g}, "
+         f"lr ρ {cfg.lr_rates:g}, clip {cfg.grad_clip:g})", "`meta.meta_step`"),
+    ]
+    out = ["| line | Algorithm 1 (this configuration) | runs in |", "|---:|---|---|"]
+    out += [f"| {i} | {text.replace('|', '/')} | {fn} |" for i, (text, fn) in enumerate(lines, start=1)]
+    return "\n".join(out)
