@@ -253,6 +253,18 @@ def test_architecture_and_algorithm1_come_from_the_package():
     assert md.count("\n| ") == 8                                     # eight lines of Algorithm 1
 
 
+def test_inner_loop_figures_plot_the_curves():
+    import matplotlib.pyplot as plt
+    curves = {"a": (np.array([3.0, 2.0, 1.0]), np.array([4.0, 3.0, 2.5])),
+              "b (ref)": (np.array([3.0, 2.5, 2.0]), np.array([4.0, 3.5, 3.0]))}
+    fig = W.inner_loop_figure(curves, 1, 1, 9)
+    np.testing.assert_allclose(fig.axes[1].lines[0].get_ydata(), [4.0, 3.0, 2.5])
+    assert "frame 9" in fig.axes[1].get_title()
+    fig2 = W.curve_differences_figure(curves, "b (ref)", 1, names=["a"])
+    np.testing.assert_allclose(fig2.axes[0].lines[0].get_ydata(), [0.0, -0.5, -0.5])
+    plt.close(fig); plt.close(fig2)
+
+
 def test_episode_grid_and_overview():
     v = make_sample("translation", seed=0, n_frames=6, size=(160, 120))
     patches = W.crop_patches(v.frames[0], v.groundtruth[:3], size=32)

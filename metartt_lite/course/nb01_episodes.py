@@ -12,11 +12,12 @@ import numpy as np
 import torch
 
 from ..core.drawing import GT_COLOR
+from ..core.boxes import iou
 from ..model.surgery import LAYERS
 from .common import _hex, figure_widget
 
 __all__ = ['crop_patch', 'crop_patches', 'episode_grid', 'episode_overview', 'episode_widget', 'network_shapes',
-           'architecture_figure', 'algorithm1_markdown']
+           'architecture_figure', 'algorithm1_markdown', 'episode_figures']
 
 
 def crop_patch(frame: np.ndarray, box: Sequence[float], size: int = 48) -> np.ndarray:
@@ -186,3 +187,31 @@ def algorithm1_markdown(cfg) -> str:
     out = ["| line | Algorithm 1 (this configuration) | runs in |", "|---:|---|---|"]
     out += [f"| {i} | {text.replace('|', '/')} | {fn} |" for i, (text, fn) in enumerate(lines, start=1)]
     return "\n".join(out)
+
+
+def episode_figures(videos: Sequence[Any], feats: Sequence[Any], ep: Any, stats: Mapping[str, Any],
+                    on: Sequence[tuple[np.ndarray, np.ndarray]], title: str = ""):
+    """(the six frames with ground truth and estimated targets, a grid of patches of every data set) for one
+    episode ``ep`` of :func:`metartt_lite.train.meta.make_episode` and the ``stats`` of ``episode_loss``;
+    ``on``: the D_on boxes per online frame (``stats['on_boxes']``)."""
+    sf = feats[ep.seq]
+    frame = lambda j, f: videos[j].frame(int(feats[j].frame_index[f]))
+    frames = [frame(ep.seq, f) for f in ep.frames]
+    targets = list(stats["targets"])
+    labels = (["D_init (GT)"] + [f"D_on {i}: IoU(est, GT) {float(iou(t, sf.gt[f])):.2f}"
+                                 for i, (t, f) in enumerate(zip(targets, ep.frames[1:-1]), start=1)]
+              + ["D_test^std (GT)"])
+    fig1 = episode_overview(frames, [sf.gt[f] for f in ep.frames], [None] + targets + [None], labels,
+                            title=f"{title} {sf.name}: green = ground truth, red dashed = estimated target")
+    per = lambda boxes_per_frame, n: [p for (fr, b) in boxes_per_frame for p in crop_patches(fr, b, max_n=n)]
+    rows = {
+        "D_init +": crop_patches(frames[0], ep.init.pos, max_n=8),
+        "D_init −": crop_patches(frames[0], ep.init.neg, max_n=8),
+        "D_on + (around est.)": per([(frames[i + 1], p) for i, (p, n) in enumerate(on)], 2),
+        "D_on −": per([(frames[i + 1], n) for i, (p, n) in enumerate(on)], 2),
+        "D_test^std +": crop_patches(frames[-1], ep.test.pos, max_n=8),
+        "D_test^std −": crop_patches(frames[-1], ep.test.neg, max_n=8),
+        "D_test^hard (−)": [p for j, f, b in ep.hard for p in crop_patches(frame(j, f), b, max_n=1)],
+    }
+    fig2 = episode_grid(rows, n_cols=8, title="patches of each data set (first 8 shown)")
+    return fig1, fig2

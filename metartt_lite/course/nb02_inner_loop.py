@@ -13,7 +13,8 @@ import torch
 
 from .common import figure_widget, _np
 
-__all__ = ['lr_summary', 'plot_learning_rates', 'learning_rate_figure', 'learning_rate_widget']
+__all__ = ['lr_summary', 'plot_learning_rates', 'learning_rate_figure', 'learning_rate_widget', 'inner_loop_figure',
+           'curve_differences_figure']
 
 
 PhaseRates = Sequence[Mapping[str, torch.Tensor]]
@@ -157,3 +158,40 @@ def learning_rate_widget(r_init: PhaseRates, r_on: PhaseRates | None = None):
     phase.observe(on_phase, names="value")  # registered first: the slider range fits before redrawing
     return figure_widget(render, {"phase": phase, "step": step}, title="Meta-learned learning rates")
 
+
+
+def inner_loop_figure(curves: Mapping[str, tuple[np.ndarray, np.ndarray]], k_init: int, k_on: int, test_frame: int):
+    """Matplotlib, two panels: per choice of rates, the loss on the adaptation data (D_init for steps
+    0..K_init, then D_on) and on D_test after every inner step. ``curves``: {name: (train, test)}."""
+    import matplotlib.pyplot as plt
+    fig, axes = plt.subplots(1, 2, figsize=(11, 3.6), sharex=True)
+    for name, (train, test) in curves.items():
+        axes[0].plot(train, "o-", label=name)
+        axes[1].plot(test, "o-", label=name)
+    for ax, t in zip(axes, ["loss on the adaptation data (D_init, then D_on)", f"loss on D_test (frame {test_frame})"]):
+        ax.axvline(k_init, color="gray", lw=0.8)
+        ax.set_xlabel(f"inner step (0..{k_init}: Eq. 2 on D_init; {k_init}..{k_init + k_on}: Eq. 3 on D_on)")
+        ax.set_title(t, fontsize=10)
+    axes[0].set_ylabel("cross-entropy (Eq. 1)")
+    axes[1].legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def curve_differences_figure(curves: Mapping[str, tuple[np.ndarray, np.ndarray]], reference: str, k_init: int,
+                             names: Sequence[str] | None = None):
+    """Matplotlib: the D_test curves of ``names`` (default: all) minus the ``reference`` curve, step by step —
+    curves that overlap in :func:`inner_loop_figure` become readable here."""
+    import matplotlib.pyplot as plt
+    ref = curves[reference][1]
+    fig, ax = plt.subplots(figsize=(7, 3))
+    for name in names or list(curves):
+        ax.plot(curves[name][1] - ref, "o-", label=name)
+    ax.axhline(0, color="gray", lw=0.8)
+    ax.axvline(k_init, color="gray", lw=0.8)
+    ax.set_xlabel("inner step")
+    ax.set_ylabel(f"D_test loss − {reference.split(' (')[0]}")
+    ax.legend(fontsize=8)
+    ax.set_title("The overlapping curves, as differences", fontsize=10)
+    fig.tight_layout()
+    return fig
