@@ -17,6 +17,12 @@ Widget (needs a kernel) → the plain function it calls → its static companion
 * :func:`tracking_player` → :func:`draw_boxes` → :func:`tracking_strip`
 * :func:`upload_widget` → :func:`track_uploaded` → :func:`tracking_strip`
 
+Static figures without a widget: :func:`architecture_figure` / :func:`algorithm1_markdown` (01, from the
+package's own network and configuration), :func:`episode_figures` (01), :func:`inner_loop_figure` (02),
+:func:`online_loop_figure` (06), :func:`seeds_per_video_figure`, :func:`per_sequence_figure`,
+:func:`ci_width_figure`, :func:`bootstrap_figure` (07). Each notebook's figures live in their own module
+(``common``, ``nb01_episodes`` … ``nb07_evaluation``); this module re-exports them all.
+
 Conventions: steps ``k`` are **1-based** as in the paper's Eqs. 2–3 (``rates[k - 1]`` is α^k); boxes are
 0-based ``[x, y, w, h]``; frames uint8 RGB. Nothing in the package imports this module; ipywidgets is
 imported lazily, so the plain functions work without it (as are IPython, matplotlib and plotly: optional
