@@ -265,6 +265,23 @@ def test_inner_loop_figures_plot_the_curves():
     plt.close(fig); plt.close(fig2)
 
 
+def test_decisions_at_recomputes_one_tau(net):
+    import matplotlib.pyplot as plt
+    widths = surgery.layer_widths(net)
+    betas = {l: torch.linspace(0.05, 0.95, w) for l, w in widths.items()}
+    x = torch.rand(30, widths["shared"] * 9, generator=torch.Generator().manual_seed(3))
+    boxes = np.column_stack([np.arange(30.0), np.zeros(30), np.full(30, 10.0), np.full(30, 10.0)])
+    eff = W.mask_threshold_effect(net, x, None, betas, taus=[0.0, 0.5], min_keep=1, boxes=boxes, gt=boxes[3])
+    for i, tau in enumerate([0.0, 0.5]):
+        dec = W.decisions_at(net, x, None, betas, tau, min_keep=1)
+        assert int(dec["masked_target"].sum()) == eff["n_target"][i] and int(dec["full_target"].sum()) == eff["n_target_full"]
+        assert float(bx.iou(boxes[dec["best_masked"]], boxes[3])) == pytest.approx(eff["best_iou"][i])
+        assert dec["mean_prune_rate"] == pytest.approx(eff["mean_prune_rate"][i])
+    fig = W.candidates_figure(np.zeros((20, 50, 3), np.uint8), boxes, boxes[3], dec)
+    assert len(fig.axes) == 2 and len(fig.axes[0].patches) == len(boxes) + 2
+    plt.close(fig)
+
+
 def test_episode_grid_and_overview():
     v = make_sample("translation", seed=0, n_frames=6, size=(160, 120))
     patches = W.crop_patches(v.frames[0], v.groundtruth[:3], size=32)

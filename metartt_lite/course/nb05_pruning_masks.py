@@ -15,7 +15,8 @@ from ..model.surgery import hard_keep, hard_masks, layer_widths, masked_scores, 
 from ..core.boxes import iou
 from .common import figure_widget, _np
 
-__all__ = ['channel_mask_figure', 'mask_threshold_effect', 'plot_mask_threshold', 'mask_threshold_widget']
+__all__ = ['channel_mask_figure', 'mask_threshold_effect', 'plot_mask_threshold', 'mask_threshold_widget', 'decisions_at',
+           'candidates_figure']
 
 
 def channel_mask_figure(betas_per_video: Mapping[str, Mapping[str, Any]], tau: float = 0.5):
@@ -152,3 +153,44 @@ def mask_threshold_widget(net, x: torch.Tensor, theta: Mapping[str, torch.Tensor
     box.effect = effect
     return box
 
+
+
+def decisions_at(net, x: torch.Tensor, theta: Mapping[str, torch.Tensor] | None, betas: Mapping[str, torch.Tensor],
+                 tau: float, min_keep: int | None = None) -> dict[str, Any]:
+    """Recomputed at one threshold ``tau``: which samples the full and the hard-masked network score as target
+    (``full_target``, ``masked_target``: bool arrays), the top-scoring sample of each (``best_full``,
+    ``best_masked``) and the mean pruning rate over the layers."""
+    widths = layer_widths(net)
+    keep = hard_keep(betas, float(tau), min_keep)
+    with torch.no_grad():
+        full = masked_scores(net, x, theta, None)
+        s = masked_scores(net, x, theta, hard_masks(keep, widths, x))
+    pr = prune_rates(keep, widths)
+    return {"tau": float(tau), "full_target": (full[:, 1] > full[:, 0]).cpu().numpy(),
+            "masked_target": (s[:, 1] > s[:, 0]).cpu().numpy(), "best_full": int(torch.argmax(full[:, 1])),
+            "best_masked": int(torch.argmax(s[:, 1])), "mean_prune_rate": float(np.mean([pr[l] for l in widths]))}
+
+
+def candidates_figure(frame: np.ndarray, boxes: np.ndarray, gt: np.ndarray | None, dec: Mapping[str, Any]):
+    """Matplotlib, two panels on the frame: the candidates the full network and the masked one (at
+    ``dec['tau']``, from :func:`decisions_at`) score as target (orange), every other candidate faint, each
+    network's top candidate thick (blue), the ground truth green."""
+    import matplotlib.pyplot as plt
+    from matplotlib.patches import Rectangle
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4))
+    for ax, key, best, name in ((axes[0], "full_target", dec["best_full"], "full network"),
+                                (axes[1], "masked_target", dec["best_masked"],
+                                 f"masked at τ = {dec['tau']:.2f} ({dec['mean_prune_rate']:.0%} of channels removed)")):
+        ax.imshow(frame)
+        for b, t in zip(boxes, dec[key]):
+            ax.add_patch(Rectangle(b[:2], b[2], b[3], fill=False, lw=1.2 if t else 0.4,
+                                   ec="#ff7f0e" if t else (1, 1, 1, 0.25)))
+        if gt is not None:
+            ax.add_patch(Rectangle(gt[:2], gt[2], gt[3], fill=False, lw=2, ec="#00d000"))
+        b = boxes[best]
+        ax.add_patch(Rectangle(b[:2], b[2], b[3], fill=False, lw=2.5, ec="#1f77b4"))
+        ax.set_title(f"{name}:\n{int(np.sum(dec[key]))} of {len(boxes)} candidates scored as target", fontsize=11)
+        ax.axis("off")
+    fig.text(0.5, 0.01, "orange: scored as target; blue: the top candidate; green: ground truth", ha="center", fontsize=11)
+    fig.tight_layout(rect=(0, 0.05, 1, 1))
+    return fig
