@@ -24,6 +24,7 @@ import pytest
 import torch
 
 from metartt_lite.model import surgery
+from metartt_lite.core import boxes as bx
 from metartt_lite.course import widgets as W
 from metartt_lite.evaluation.ope import IOU_THRESHOLDS, sequence_metrics
 from metartt_lite.data.samples import make_sample
@@ -147,8 +148,10 @@ def test_mask_threshold_effect_equals_direct_computation(net):
     widths = surgery.layer_widths(net)                         # shared 4, fc4 8, fc5 8
     betas = {l: torch.linspace(0.05, 0.95, w) for l, w in widths.items()}
     x = torch.rand(40, widths["shared"] * 9, generator=torch.Generator().manual_seed(2))
-    eff = W.mask_threshold_effect(net, x, None, betas, taus=[0.0, 0.5, 1.0], min_keep=1)
-    assert eff["tau"] == [0.0, 0.5, 1.0]
+    boxes = np.column_stack([np.arange(40.0), np.zeros(40), np.full(40, 10.0), np.full(40, 10.0)])
+    gt = np.array([20.0, 0, 10, 10])
+    eff = W.mask_threshold_effect(net, x, None, betas, taus=[0.0, 0.5, 1.0], min_keep=1, boxes=boxes, gt=gt)
+    assert eff["tau"] == [0.0, 0.5, 1.0] and eff["n_samples"] == 40
     th = net.head_params()
 
     def scores(m):
@@ -174,12 +177,109 @@ def test_mask_threshold_effect_equals_direct_computation(net):
             assert eff["relative_change"][i] == pytest.approx(d / float(full[:, 1].std()), abs=1e-5)
             flips = float(((s[:, 1] > s[:, 0]) != (full[:, 1] > full[:, 0])).float().mean())
             assert eff["flip_rate"][i] == pytest.approx(flips)
+            pos0 = full[:, 1] > full[:, 0]
+            assert eff["n_target"][i] == int((s[:, 1] > s[:, 0]).sum()) and eff["n_target_full"] == int(pos0.sum())
+            if pos0.any():
+                assert eff["flip_rate_pos"][i] == pytest.approx(float((s[pos0, 1] <= s[pos0, 0]).float().mean()))
+                assert eff["relative_change_pos"][i] == pytest.approx(
+                    float((s[pos0, 1] - full[pos0, 1]).abs().mean() / full[:, 1].std()), abs=1e-5)
+            assert eff["best_iou"][i] == pytest.approx(float(bx.iou(boxes[int(torch.argmax(s[:, 1]))], gt)))
+    assert eff["best_iou_full"] == pytest.approx(float(bx.iou(boxes[int(torch.argmax(full[:, 1]))], gt)))
     assert eff["score_change"][0] == 0 and eff["mean_prune_rate"][1] == pytest.approx(0.5)
     fig = W.plot_mask_threshold(eff, tau=0.5)
-    assert len(fig.data) == len(widths) + 3
+    assert len(fig.data) == len(widths) + 6
+    assert len(W.plot_mask_threshold({k: v for k, v in eff.items() if not k.startswith("best")}, 0.5).data) == len(widths) + 5
     box = W.mask_threshold_widget(net, x, None, betas, taus=[0.0, 0.5, 1.0], min_keep=1)
     box.controls["tau"].value = 1.0
     assert box.last["kwargs"] == {"tau": 1.0} and box.effect["tau"] == eff["tau"]
+
+
+def test_evaluation_figures_draw_what_they_are_given():
+    """Notebook 07's figures (course/nb07_evaluation.py), called directly with small made-up inputs."""
+    import matplotlib.pyplot as plt
+    per = {"s1": 0.02, "s2": -0.01, "s3": 0.04}
+    comps = [{"a": "A", "b": "B", "auc": {"per_sequence": per, "ci": (-0.01, 0.03), "diff": 0.0167}}]
+    fig = W.per_sequence_figure(comps)
+    ax = fig.axes[0]
+    np.testing.assert_allclose(ax.collections[0].get_offsets()[:, 0], [2.0, -1.0, 4.0])
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["s1", "s2", "s3", "mean, 95% CI"]
+    runs = {"trackers": {"x": {"seeds": [0, 1], "sequences": {"v": {"seeds": {"0": {"auc": 0.4}, "1": {"auc": 0.6}}}}},
+                         "c": {"seeds": [0], "sequences": {"v": {"seeds": {"0": {"auc": 0.5}}}}}}}
+    fig2 = W.seeds_per_video_figure(runs, ["x", "c"], ["v"])
+    ys = sorted(float(y) for line in fig2.axes[0].lines for y in line.get_ydata())
+    assert ys == pytest.approx([0.4, 0.5, 0.5, 0.5, 0.5, 0.5, 0.6])  # x: 2 dots + its mean bar; c: 1 dot + bar
+    mk = lambda k, m: {"k": k, "means": np.linspace(-m, m, 50), "ci": (-m, m), "mean": 0.0, "width": 2 * m}
+    small, full = mk(2, 0.05), mk(3, 0.02)
+    bins = np.linspace(-5, 5, 11)
+    fig3 = W.bootstrap_figure(small, full, bins, "A", "B")
+    assert sum(p.get_height() for p in fig3.axes[0].patches if hasattr(p, "get_height")) > 0
+    fig4 = W.ci_width_figure({"B": {2: np.array([0.1, 0.2]), 3: np.array([0.05])}}, {"B": {1: 0.06, 2: 0.05}},
+                             {"B": 0.001}, small, full, bins, "A", "B")
+    assert len(fig4.axes) == 3 and all(a.has_data() for a in fig4.axes)
+    for f in (fig, fig2, fig3, fig4):
+        plt.close(f)
+
+
+def test_online_loop_figure_marks_the_updates():
+    import matplotlib.pyplot as plt
+    log = {"frame": [1, 2, 3, 4], "score": [1.0, -0.5, 0.3, 2.0], "success": [True, False, True, True],
+           "update": [None, "short", None, "long"], "iou": [0.9, 0.4, 0.6, 0.8]}
+    fig = W.online_loop_figure(log, 0.0, title="t")
+    ax1, ax2 = fig.axes
+    marks = {ln.get_label(): list(ln.get_xdata()) for ln in ax1.lines if "update" in ln.get_label()}
+    assert marks == {"long-term update": [4], "short-term update": [2]}
+    assert len(ax1.patches) == 1 and list(ax2.lines[0].get_ydata()) == log["iou"]   # one failed frame shaded
+    plt.close(fig)
+
+
+def test_architecture_and_algorithm1_come_from_the_package():
+    import matplotlib.pyplot as plt
+    from dataclasses import replace
+    from metartt_lite.train.meta import MetaConfig
+    from metartt_lite.model import build_net
+    net = build_net(None, torch.device("cpu"))                     # the real trunk: the figure runs it
+    rows = W.network_shapes(net)
+    assert [r["name"] for r in rows] == ["search crop", "trunk", "shared", "RoIAlign", "fc4", "fc5", "fc6"]
+    widths = surgery.layer_widths(net)
+    by = {r["name"]: r for r in rows}
+    assert all(by[l]["shape"][0] == w and by[l]["pruned"] for l, w in widths.items())
+    assert by["fc6"]["shape"] == (2,) and by["RoIAlign"]["shape"] == (widths["shared"] * net.cfg.roi_size ** 2,)
+    assert by["fc4"]["params"] == sum(v.numel() for k, v in net.head_params().items() if k.startswith("fc4"))
+    fig = W.architecture_figure(net)
+    assert len(fig.axes[0].patches) == len(rows)
+    plt.close(fig)
+    md = W.algorithm1_markdown(replace(MetaConfig(), k_init=3, k_on=2, episodes=10, meta_batch=4))
+    assert "3 steps of Eq. 2" in md and "2 steps of Eq. 3" in md and "(3 meta-steps)" in md
+    assert md.count("\n| ") == 8                                     # eight lines of Algorithm 1
+
+
+def test_inner_loop_figures_plot_the_curves():
+    import matplotlib.pyplot as plt
+    curves = {"a": (np.array([3.0, 2.0, 1.0]), np.array([4.0, 3.0, 2.5])),
+              "b (ref)": (np.array([3.0, 2.5, 2.0]), np.array([4.0, 3.5, 3.0]))}
+    fig = W.inner_loop_figure(curves, 1, 1, 9)
+    np.testing.assert_allclose(fig.axes[1].lines[0].get_ydata(), [4.0, 3.0, 2.5])
+    assert "frame 9" in fig.axes[1].get_title()
+    fig2 = W.curve_differences_figure(curves, "b (ref)", 1, names=["a"])
+    np.testing.assert_allclose(fig2.axes[0].lines[0].get_ydata(), [0.0, -0.5, -0.5])
+    plt.close(fig); plt.close(fig2)
+
+
+def test_decisions_at_recomputes_one_tau(net):
+    import matplotlib.pyplot as plt
+    widths = surgery.layer_widths(net)
+    betas = {l: torch.linspace(0.05, 0.95, w) for l, w in widths.items()}
+    x = torch.rand(30, widths["shared"] * 9, generator=torch.Generator().manual_seed(3))
+    boxes = np.column_stack([np.arange(30.0), np.zeros(30), np.full(30, 10.0), np.full(30, 10.0)])
+    eff = W.mask_threshold_effect(net, x, None, betas, taus=[0.0, 0.5], min_keep=1, boxes=boxes, gt=boxes[3])
+    for i, tau in enumerate([0.0, 0.5]):
+        dec = W.decisions_at(net, x, None, betas, tau, min_keep=1)
+        assert int(dec["masked_target"].sum()) == eff["n_target"][i] and int(dec["full_target"].sum()) == eff["n_target_full"]
+        assert float(bx.iou(boxes[dec["best_masked"]], boxes[3])) == pytest.approx(eff["best_iou"][i])
+        assert dec["mean_prune_rate"] == pytest.approx(eff["mean_prune_rate"][i])
+    fig = W.candidates_figure(np.zeros((20, 50, 3), np.uint8), boxes, boxes[3], dec)
+    assert len(fig.axes) == 2 and len(fig.axes[0].patches) == len(boxes) + 2
+    plt.close(fig)
 
 
 def test_episode_grid_and_overview():
@@ -229,6 +329,13 @@ def test_draw_boxes_player_and_strip(video):
     first = player.image.value
     player.slider.value = 5
     assert player.image.value != first
+    assert player.counter.value == f"frame 5 / {len(video) - 1}"
+    # the play / pause toggle drives Play.playing in the browser (jslink), and follows it in the kernel
+    assert player.pause_link.source == (player.pause, "value") and player.pause_link.target == (player.play, "playing")
+    player.play.playing = True
+    assert player.pause.value is True and player.pause.icon == "pause"
+    player.play.playing = False
+    assert player.pause.value is False and player.slider.value == 5
     assert player.image.value == W._png(W.draw_boxes(video.frames[5], boxes, video.groundtruth, 5))
     fig = W.tracking_strip(video.frames, boxes, video.groundtruth, n=4)
     assert len(fig.axes) == 4 and all(ax.images for ax in fig.axes)
@@ -599,11 +706,19 @@ def _drive_06(page, tmp):
     before = _img_stats(out)
     assert len(before) == 1
     _assert_not_blank(before, "06 player, frame 0")
-    cell.locator(".widget-play button").first.click()     # ▶
-    _wait_images_change(out, before, timeout_s=30)
-    cell.locator(".widget-play button").nth(1).click()    # pause, then judge the frame it stopped on
+    toggle = cell.locator(".widget-toggle-button", has_text="play / pause").first
+    toggle.click()                                          # play
+    page.wait_for_timeout(1_200)                            # a few frames at 150 ms each
+    toggle.click()                                          # pause, in the browser: the slider stops at once
     after = _settled_images(out, deadline=time.time() + 30)
     assert [a["key"] for a in after] != [b["key"] for b in before], "06 player: Play did not move off frame 0"
+    counter = cell.locator(".frame-counter").first
+    paused_at = counter.inner_text()
+    page.wait_for_timeout(2_000)                            # several play intervals: a playing counter moves
+    i, last = (int(v) for v in paused_at.split()[1::2])     # "frame i / last"
+    assert 0 < i < last, f"06 player: pause should stop mid-video, stopped at {paused_at}"
+    assert counter.inner_text() == paused_at, f"06 player: the frame counter moved after pause ({paused_at} -> {counter.inner_text()})"
+    assert [a["key"] for a in _img_stats(out)] == [a["key"] for a in after], "06 player: the image moved after pause"
     _assert_not_blank(after, "06 player after Play")
     # Track an uploaded video twice (the strip used to be blank the first time, a sliver the second)
     from metartt_lite.data.samples import make_sample
