@@ -60,7 +60,7 @@ def test_kcf_warmup_removes_one_frame_lag():
 
 
 def test_peers_table_and_protocol():
-    assert set(PEERS) == {"csrt", "kcf", "mil"}
+    assert set(PEERS) == {"csrt", "kcf", "mil", "nanotrack"}
     for name in PEERS:
         t = make_peer(name.upper())
         assert isinstance(t, OpenCVTracker) and isinstance(t, Tracker) and t.name == name
