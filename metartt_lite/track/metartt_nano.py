@@ -43,7 +43,6 @@ class NanoAdaptConfig:
     """How the online head is used and adapted (defaults: ``metartt-nano``)."""
     w: float = 0.3             # weight of the head's probability in the pick (chosen on held-aside training videos)
     top_n: int = 16            # candidates re-scored per frame
-    gate: float = 1.01         # the head may move the pick only when NanoTrack's probability at its own pick is below this
     rates: str = "meta"        # 'meta' (learned A_init, A_on) or 'hand' (SGD, lr_init / lr_on, fc6 ×10)
     k_init: int = 5
     k_on: int = 5
@@ -165,7 +164,7 @@ class MetaRTTNano:
         logit = (s[:, 1] - s[:, 0]).numpy()
         p_head = 1.0 / (1.0 + np.exp(-logit))
         fused = (1 - cfg.w) * step.pscore[cand] + cfg.w * p_head
-        j = int(np.argmax(fused)) if step.prob[step.best] < cfg.gate else 0
+        j = int(np.argmax(fused))
         self.last_probs = p_head
         box = self.nano.commit(step, int(cand[j]))
         box = bx.clip_boxes(box, self.frame_size)
