@@ -24,7 +24,7 @@ from ..core.checkpoint import WEIGHTS_DIR
 from ..core.utils import MetaRTTError
 
 __all__ = ["NANOTRACK_DIR", "NANOTRACK_V2", "NanoTrackNet", "NanoBackbone", "NanoHead", "load_nanotrack", "nano_subwindow",
-           "to_blob"]
+           "to_blob", "point_grid", "ltrb_corners"]
 
 NANOTRACK_DIR = WEIGHTS_DIR / "nanotrack"
 NANOTRACK_V2 = NANOTRACK_DIR / "nanotrackv2.pt"
@@ -218,6 +218,19 @@ def nano_subwindow(frame: np.ndarray, center: np.ndarray, original_sz: int, out_
             patch = cv2.copyMakeBorder(patch, iy0 - y0, y1 - iy1, ix0 - x0, x1 - ix1, cv2.BORDER_CONSTANT,
                                        value=tuple(float(a) for a in avg))
     return cv2.resize(patch, (out_sz, out_sz))
+
+
+def point_grid(n: int = 16, stride: int = 16, size: int = 255) -> tuple[np.ndarray, np.ndarray]:
+    """Crop-pixel x and y of the head's n×n response points (row-major, column fastest), centred on the crop
+    as OpenCV's ``generateGrids``: ``(i - n//2)·stride + size//2``."""
+    g = (np.arange(n, dtype=np.float32) - n // 2) * stride + size // 2
+    return np.tile(g, n), np.repeat(g, n)
+
+
+def ltrb_corners(ltrb: np.ndarray, grid: tuple[np.ndarray, np.ndarray]) -> tuple[np.ndarray, ...]:
+    """(4, N) distances to the left, top, right and bottom sides → crop-pixel corners x1, y1, x2, y2."""
+    gx, gy = grid
+    return gx - ltrb[0], gy - ltrb[1], gx + ltrb[2], gy + ltrb[3]
 
 
 def to_blob(crop: np.ndarray) -> torch.Tensor:

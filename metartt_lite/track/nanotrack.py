@@ -31,7 +31,7 @@ import torch
 
 from ..core.boxes import clip_boxes, validate_box
 from ..core.utils import MetaRTTError
-from ..model.nanotrack import NanoTrackNet, load_nanotrack, nano_subwindow, to_blob
+from ..model.nanotrack import NanoTrackNet, load_nanotrack, ltrb_corners, nano_subwindow, point_grid, to_blob
 
 __all__ = ["NanoConfig", "NanoStep", "NanoTracker"]
 
@@ -98,9 +98,7 @@ class NanoTracker:
         self.name = name
         n = cfg.score_size
         self.window = cv2.createHanningWindow((n, n), cv2.CV_32F).astype(np.float32).reshape(-1)
-        g = (np.arange(n, dtype=np.float32) - n // 2) * cfg.stride + cfg.instance_size // 2
-        self.grid_x = np.tile(g, n)          # column index varies fastest
-        self.grid_y = np.repeat(g, n)
+        self.grid = point_grid(n, cfg.stride, cfg.instance_size)
         self.pos = np.zeros(2, np.float32)
         self.sz = np.zeros(2, np.float32)
         self.frame_size: tuple[int, int] | None = None
@@ -145,7 +143,7 @@ class NanoTracker:
         logits, ltrb, feat = self._head(self.zf, xf)
         prob = torch.softmax(logits[0].reshape(2, -1), 0)[1].numpy()
         d = ltrb[0].reshape(4, -1).numpy()
-        x1, y1, x2, y2 = self.grid_x - d[0], self.grid_y - d[1], self.grid_x + d[2], self.grid_y + d[3]
+        x1, y1, x2, y2 = ltrb_corners(d, self.grid)
         pw, ph = x2 - x1, y2 - y1
         tw, th = self.sz * scale_z
         sc = _change(_size(pw, ph) / _size(tw, th))

@@ -34,7 +34,7 @@ from ..core.config import SAMPLING
 from ..core.utils import MetaRTTError, atomic_torch_save, cache_dir
 from ..data.sequences import list_sequences, load_split
 from ..model.nano_head import NanoHeadConfig, frame_to_crop, head_forward, init_head, roi_vectors
-from ..model.nanotrack import NanoTrackNet, load_nanotrack, nano_subwindow, to_blob
+from ..model.nanotrack import NanoTrackNet, load_nanotrack, ltrb_corners, nano_subwindow, point_grid, to_blob
 from .inner_loop import adapt
 from .losses import meta_test_loss, pos_neg_ce
 
@@ -123,9 +123,7 @@ def cache_nano(seq, net: NanoTrackNet | None = None, frame_step: int = 2, jitter
             logits, ltrb = net.ban_head(zf, xf)
             p = torch.softmax(logits[0].reshape(2, -1), 0)[1].numpy()
             d = ltrb[0].reshape(4, -1).numpy()
-            g = (np.arange(16) - 8) * 16 + 127.0
-            gx, gy = np.tile(g, 16), np.repeat(g, 16)
-            x1, y1, x2, y2 = gx - d[0], gy - d[1], gx + d[2], gy + d[3]
+            x1, y1, x2, y2 = ltrb_corners(d, point_grid())
             sc = 255.0 / side
             pb = np.stack([x1 / sc + origin[0], y1 / sc + origin[1], (x2 - x1) / sc, (y2 - y1) / sc], 1)
             xs.append(xf.half())
