@@ -41,7 +41,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from . import __version__
-from .core.boxes import parse_box, validate_box
+from .core.boxes import check_box_sanity, parse_box, validate_box
 from .evaluation.compare import compare_file, compare_markdown, write_comparison
 from .data.sequences import (SequenceView, data_root, list_sequences, load_sequence, load_split, prefetch,
                              read_splits)
@@ -361,6 +361,8 @@ def cmd_track(args: argparse.Namespace) -> int:
     gt = np.asarray(seq.groundtruth, dtype=np.float64)
     has_gt = bool(len(gt) > 1 and np.all(np.isfinite(gt[1:]), axis=1).any())
     init_box = seq.init_box  # validated against the first frame
+    check_box_sanity(init_box, seq.frame_size, strict=args.strict,
+                     what="--first-box" if box is not None else f"first ground-truth box of {seq.name}")
     seed_everything(args.seed)
     tname, tracker = _build_single(args.tracker, checkpoint, args.seed)
     score_gt = gt if has_gt else np.full_like(gt, np.nan)  # no ground truth: metrics are None, not 0.95
@@ -396,6 +398,7 @@ def cmd_pick_box(args: argparse.Namespace) -> int:
     box = None
     if args.box is not None:
         box = validate_box(parse_box(args.box), (frame.shape[1], frame.shape[0]), what="--box")
+        check_box_sanity(box, (frame.shape[1], frame.shape[0]), strict=args.strict, what="--box")
     write_first_frame_grid(out, frame, step=args.step, box=box)
     h, w = frame.shape[:2]
     print(f"wrote {out}: the first frame of {src} ({w}x{h} px) with a grid labelled in 0-based pixels"
@@ -548,6 +551,9 @@ def _register_builtin(sub: argparse._SubParsersAction) -> None:
                    help=f"frame rate of --video-out (default: the source video's, else {DEFAULT_FPS:g})")
     p.add_argument("--allow-short-gt", action="store_true",
                    help="an OTB ground truth shorter than the frames truncates the frames instead of failing")
+    p.add_argument("--strict", action="store_true",
+                   help="a first box that looks normalized, like x1,y1,x2,y2 corners or mostly off the frame "
+                        "is an error instead of a warning")
     _add_common(p)
     p.set_defaults(func=cmd_track)
 
@@ -563,6 +569,8 @@ def _register_builtin(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--step", type=_positive_int, default=None,
                    help="grid spacing in px (default: about 10 lines across, rounded to 5/10/20/25/50/100...)")
     p.add_argument("--box", default=None, help="a candidate box x,y,w,h to draw in red")
+    p.add_argument("--strict", action="store_true",
+                   help="a --box that looks normalized, like corners or mostly off the frame is an error")
     p.set_defaults(func=cmd_pick_box)
 
     p = sub.add_parser("evaluate", help="OPE evaluation of trackers on a data split",

@@ -226,11 +226,19 @@ def grid_image(frame: np.ndarray, step: int | None = None) -> np.ndarray:
     scale = max(0.35, min(w, h) / 900)
     thick = max(1, int(round(scale * 2)))
     for x in range(step, w, step):
-        _label(img, str(x), (x + 2, int(14 * scale / 0.35 * 0.8) + 2), scale, thick)
+        _label(img, str(x), (x_label_left(str(x), x, w, scale, thick), int(14 * scale / 0.35 * 0.8) + 2),
+               scale, thick)
     for y in range(step, h, step):
         _label(img, str(y), (2, y - 3), scale, thick)
     _label(img, "0", (2, int(14 * scale / 0.35 * 0.8) + 2), scale, thick)
     return img
+
+
+def x_label_left(text: str, x: int, width: int, scale: float, thick: int) -> int:
+    """Left edge of the label of grid column ``x``: right of the line, or left of it where the text (with
+    its outline) would run past the image's right edge (e.g. "700" on a 720-px frame)."""
+    (tw, _), _ = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, scale, thick + 2)
+    return x + 2 if x + 2 + tw <= width - 1 else max(0, x - 2 - tw)
 
 
 def _label(img: np.ndarray, text: str, org: tuple[int, int], scale: float, thick: int) -> None:

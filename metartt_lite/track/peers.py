@@ -58,6 +58,9 @@ class Tracker(Protocol):
 
 _FACTORIES = {"csrt": "TrackerCSRT_create", "kcf": "TrackerKCF_create", "mil": "TrackerMIL_create"}
 
+# OpenCV's MIL never returns from init on boxes below this area (4x4 px hangs, 5x5 works; measured)
+MIL_MIN_AREA = 20
+
 # trackers that only learn on their first update() call (see "KCF warm-up" above)
 _TRAIN_ON_FIRST_UPDATE = frozenset({"kcf"})
 
@@ -96,6 +99,15 @@ def _to_bgr(frame: np.ndarray) -> np.ndarray:
     if f.dtype != np.uint8 or f.ndim != 3 or f.shape[2] != 3:
         raise MetaRTTError(f"expected a uint8 RGB frame of shape (H, W, 3), got {f.dtype} {f.shape}")
     return np.ascontiguousarray(f[..., ::-1])
+
+
+def _cv_reason(e: BaseException) -> str:
+    """The gist of an OpenCV exception on one line: the text after OpenCV's "file:line: error: " prefix
+    (e.g. "(-215:Assertion failed) top >= 0 && ... in function 'copyMakeBorder'"), squeezed to one line."""
+    text = " ".join(str(e).split())
+    head, sep, tail = text.partition(": error: ")
+    text = tail if sep else text
+    return text[:300] + ("..." if len(text) > 300 else "")
 
 
 def _round_box(box: np.ndarray, frame_size: tuple[int, int]) -> tuple[int, int, int, int]:
@@ -137,12 +149,20 @@ class OpenCVTracker:
         b = validate_box(box, (W, H), what="initial box")
         self._frame_size = (W, H)
         rect = _round_box(b, self._frame_size)
+        if self.kind == "mil" and (min(rect[2:]) < 2 or rect[2] * rect[3] < MIL_MIN_AREA):
+            # OpenCV's MIL loops forever sampling positives inside a box this small (4x4, 1x40 px, ...)
+            raise MetaRTTError(f"OpenCV mil cannot track box {b.tolist()} (as pixels {list(rect)}): it needs at "
+                               f"least 2 px a side and {MIL_MIN_AREA} px² (smaller boxes make it hang)")
         self._tracker = self._factory()
-        ok = self._tracker.init(bgr, rect)
+        try:
+            ok = self._tracker.init(bgr, rect)
+            if self.kind in _TRAIN_ON_FIRST_UPDATE and ok is not False:
+                self._tracker.update(bgr)
+        except Exception as e:  # cv2.error: OpenCV's multi-line assertion text, e.g. copyMakeBorder
+            raise MetaRTTError(f"OpenCV {self.kind} cannot initialise on box {b.tolist()} (as pixels "
+                               f"{list(rect)} in the {W}x{H} frame): {_cv_reason(e)}") from None
         if ok is False:  # legacy API returns a flag; the current one returns None
             raise MetaRTTError(f"OpenCV {self.kind} could not initialise on box {b.tolist()}")
-        if self.kind in _TRAIN_ON_FIRST_UPDATE:
-            self._tracker.update(bgr)
         self._box = clip_boxes(b, self._frame_size)
 
     def update(self, frame: np.ndarray) -> tuple[np.ndarray, float]:
