@@ -374,7 +374,8 @@ def cmd_track(args: argparse.Namespace) -> int:
     if fmt == "json":
         atomic_write_json(out, results)
     else:
-        write_boxes(out, _boxes(r["boxes"]), fmt, scores=[np.nan if v is None else v for v in r["scores"]])
+        write_boxes(out, _boxes(r["boxes"]), fmt, scores=[np.nan if v is None else v for v in r["scores"]],
+                    success=r.get("success"))
     _print_summary(results, tname, seq.name, has_gt)
     print(f"wrote {out} ({fmt})")
     if video_out is not None:

@@ -97,7 +97,9 @@ def test_cli_track_warns_errors_and_takes_img_folder(otb, tmp_path, capsys):
                    "--out", str(tmp_path / "b.csv"), "-q"])
     out, err = capsys.readouterr()
     assert rc == 0, err
-    assert len((tmp_path / "b.csv").read_text().splitlines()) == 1 + 6 and "warning" not in err
+    lines = (tmp_path / "b.csv").read_text().splitlines()
+    assert len(lines) == 1 + 6 and "warning" not in err
+    assert lines[0] == "frame,x,y,w,h,score,success" and lines[1].endswith(",1")  # the success flag (issue 27)
     # normalized box: a warning, and the run goes on
     rc = cli.main(["track", "--seq", str(with_gt), "--first-box", "0.1,0.5,0.1,0.2", "--tracker", "kcf",
                    "--out", str(tmp_path / "n.csv"), "-q"])

@@ -160,11 +160,11 @@ def _num(v: float) -> str:
 
 
 def write_boxes(path: str | os.PathLike, boxes: np.ndarray, fmt: str, scores: Sequence[float] | None = None,
-                meta: dict | None = None) -> Path:
+                meta: dict | None = None, success: Sequence[bool] | None = None) -> Path:
     """Write (N, 4) 0-based ``[x, y, w, h]`` boxes (one per frame) as ``fmt``, atomically.
 
-    * ``csv``: header ``frame,x,y,w,h,score``; frame is 0-based, boxes 0-based px; a lost (non-finite)
-      box is written ``nan``.
+    * ``csv``: header ``frame,x,y,w,h,score`` (``,success`` with 0/1 flags when ``success`` is given);
+      frame is 0-based, boxes 0-based px; a lost (non-finite) box is written ``nan``.
     * ``otb``: ``x,y,w,h`` per line, **1-based** like OTB's ``groundtruth_rect.txt`` (readable by
       :func:`metartt_lite.data.read_otb_groundtruth`).
     * ``json``: ``{"boxes": [[x, y, w, h], ...] (0-based), "scores": [...], **meta}``.
@@ -176,16 +176,22 @@ def write_boxes(path: str | os.PathLike, boxes: np.ndarray, fmt: str, scores: Se
     s = np.ones(len(b)) if scores is None else np.asarray(scores, dtype=np.float64).reshape(-1)
     if len(s) != len(b):
         raise MetaRTTError(f"{len(b)} boxes but {len(s)} scores")
+    ok = None if success is None else [bool(v) for v in success]
+    if ok is not None and len(ok) != len(b):
+        raise MetaRTTError(f"{len(b)} boxes but {len(ok)} success flags")
     if fmt == "otb":
         return write_otb_groundtruth(path, b)
     if fmt == "csv":
-        text = "frame,x,y,w,h,score\n" + "".join(
-            f"{i},{','.join(_num(v) for v in row)},{_num(sc)}\n" for i, (row, sc) in enumerate(zip(b, s)))
+        text = "frame,x,y,w,h,score" + (",success" if ok is not None else "") + "\n" + "".join(
+            f"{i},{','.join(_num(v) for v in row)},{_num(sc)}" + (f",{int(ok[i])}" if ok is not None else "") + "\n"
+            for i, (row, sc) in enumerate(zip(b, s)))
     else:
         clean = lambda a: [[None if not np.isfinite(v) else float(v) for v in r] for r in a]  # noqa: E731
         obj = dict(meta or {})
         obj["boxes"] = clean(b)
         obj["scores"] = [None if not np.isfinite(v) else float(v) for v in s]
+        if ok is not None:
+            obj["success"] = ok
         text = json.dumps(obj, indent=1)
 
     def _w(tmp: str) -> None:

@@ -173,6 +173,7 @@ def run_sequence(tracker: Any, seq: Any, progress: Any = None) -> dict[str, Any]
     box0 = _init_box(seq)
     boxes = np.full((n, 4), np.nan)
     scores = np.zeros(n)
+    success = np.zeros(n, dtype=bool)
     times = np.zeros(n)
     decode = 0.0
     frames = _frame_iter(seq)
@@ -191,20 +192,22 @@ def run_sequence(tracker: Any, seq: Any, progress: Any = None) -> dict[str, Any]
                 t0 = time.perf_counter()
                 tracker.init(frame, box0.copy())
                 times[0] = time.perf_counter() - t0
-                boxes[0], scores[0] = box0, 1.0
+                boxes[0], scores[0], success[0] = box0, 1.0, True
             else:
                 t0 = time.perf_counter()
                 box, score = tracker.update(frame)
                 times[i] = time.perf_counter() - t0
                 boxes[i] = np.asarray(box, dtype=np.float64).reshape(4)
                 scores[i] = float(score)
+                flag = getattr(tracker, "success", None)  # the tracker's own calibrated flag, else score > 0
+                success[i] = bool(flag) if flag is not None else scores[i] > 0
         except Exception as e:
             raise RuntimeError(f"tracker {tname} failed on {name} frame {i}: {type(e).__name__}: {e}") from e
         _tick(progress, i)
         i += 1
     if i != n:
         raise MetaRTTError(f"sequence {name!r} yielded {i} frames but its length is {n}")
-    return {"boxes": boxes, "scores": scores, "times": times,
+    return {"boxes": boxes, "scores": scores, "success": success, "times": times,
             "init_time": float(times[0]), "decode_time": float(decode)}
 
 
@@ -314,7 +317,7 @@ def _run_one_sequence(seq: Any, tracker_names: list[str], seeds: list[int], get_
                           "fps": _div(n - 1, upd), "fps_with_init": _div(n, r["init_time"] + upd),
                           "fps_e2e": _div(n - 1, upd + dec_upd), "decode_time_updates": dec_upd,
                           "init_time": r["init_time"], "update_time": upd, "n_frames": n,
-                          "boxes": r["boxes"], "scores": r["scores"],
+                          "boxes": r["boxes"], "scores": r["scores"], "success": r["success"],
                           "success_curve": m["success_curve"] if m["n_valid"] else None,
                           "precision_curve": m["precision_curve"] if m["n_valid"] else None}
         out["runs"][tname] = runs
@@ -411,6 +414,7 @@ def _aggregate(tracker_names: list[str], seq_names: list[str], per_seq: dict[str
                 "fps_e2e": float(np.median(fps_e)) if fps_e else None,
                 "fps_with_init": first["fps_with_init"], "init_time": first["init_time"],
                 "n_frames": first["n_frames"], "boxes": first["boxes"], "scores": first["scores"],
+                "success": first.get("success"),
                 "seeds": {str(s): {"auc": r["auc"], "precision": r["precision"], "fps": r["fps"],
                                    "boxes": r["boxes"]} for s, r in runs.items()},
             }
@@ -457,8 +461,9 @@ def evaluate(tracker_names: list[str], sequences: list, make_tracker: Callable[[
                              "per_seed": {SEED: {"auc", "precision", "fps", "fps_with_init", "fps_e2e", "init_time",
                                                  "success_curve", "precision_curve"}},
                              "sequences": {SEQ: {"auc", "precision" (means over seeds), "fps", "fps_e2e" (medians),
-                                                 "fps_with_init", "init_time", "n_frames", "boxes", "scores"
-                                                 (first seed's), "seeds": {SEED: {"auc", "precision", "fps",
+                                                 "fps_with_init", "init_time", "n_frames", "boxes", "scores",
+                                                 "success" (first seed's; the tracker's ``success`` flag
+                                                 per frame), "seeds": {SEED: {"auc", "precision", "fps",
                                                  "boxes"}}}}}}}
 
     A seed's overall AUC is the AUC of the mean of its per-sequence success curves (got10k).

@@ -46,8 +46,9 @@ __all__ = ["Tracker", "OpenCVTracker", "PEERS", "make_peer", "opencv_factory"]
 class Tracker(Protocol):
     """The interface shared by MetaRTT and the OpenCV peers (see the module docstring).
 
-    ``update`` returns ``(box, score)``; success is ``score > 0``: our trackers' score is the target
-    logit (≤ 0: target lost), OpenCV's is 1.0 (located) or 0.0 (not located; previous box kept)."""
+    ``update`` returns ``(box, score)`` and sets ``success`` (bool): the target was found. Our trackers'
+    score is the target logit and ``success`` is ``score > success_threshold`` (0, or the pruning shift
+    for the pruned trackers); OpenCV's score is 1.0 (located) or 0.0 (not located; previous box kept)."""
 
     name: str
 
@@ -131,6 +132,7 @@ class OpenCVTracker:
     """
 
     deterministic = True
+    success_threshold = 0.0  # success: score > 0, i.e. OpenCV located the target
 
     def __init__(self, kind: str):
         self.kind = kind.lower()
@@ -164,6 +166,7 @@ class OpenCVTracker:
         if ok is False:  # legacy API returns a flag; the current one returns None
             raise MetaRTTError(f"OpenCV {self.kind} could not initialise on box {b.tolist()}")
         self._box = clip_boxes(b, self._frame_size)
+        self.success: bool | None = None  # set by every update(): OpenCV located the target
 
     def update(self, frame: np.ndarray) -> tuple[np.ndarray, float]:
         if self._tracker is None or self._box is None:
@@ -173,10 +176,9 @@ class OpenCVTracker:
         if (W, H) != self._frame_size:
             raise MetaRTTError(f"{self.name}: frame size changed from {self._frame_size} to {(W, H)}")
         ok, rect = self._tracker.update(bgr)
-        if not ok:
-            return self._box.copy(), 0.0
-        r = np.asarray(rect, dtype=np.float64).reshape(-1)
-        if r.shape != (4,) or not np.all(np.isfinite(r)):
+        r = np.asarray(rect, dtype=np.float64).reshape(-1) if ok else None
+        self.success = bool(ok) and r.shape == (4,) and bool(np.all(np.isfinite(r)))
+        if not self.success:
             return self._box.copy(), 0.0
         self._box = clip_boxes(r, self._frame_size)
         return self._box.copy(), 1.0

@@ -160,9 +160,11 @@ def make_tracker(name: str, checkpoint: str | Path | None = None, seed: int = 0,
 
     * ``tracker.init(frame, box)``: the first frame and the target's box ``[x, y, w, h]`` (0-based px);
     * ``box, score = tracker.update(frame)`` for every later frame: the box (float xywh, inside the
-      frame) and a score. Success is ``score > 0``: for our trackers the score is the fc6 target logit
-      (mean of the top-5 candidates; ≤ 0 means the target was lost and the tracker searches wider); for
-      OpenCV's (csrt, kcf, mil) it is 1.0 when OpenCV located the target, else 0.0 (previous box kept).
+      frame) and a score; ``tracker.success`` says whether the target was found, the same test for every
+      tracker. For our trackers the score is the fc6 target logit (mean of the top-5 candidates) and
+      ``success`` is ``score > tracker.success_threshold`` (0; for the pruned trackers 0 moved by the
+      logit shift pruning causes, measured on the first frame); for OpenCV's (csrt, kcf, mil) the score is
+      1.0 when OpenCV located the target, else 0.0 (previous box kept), and ``success`` is ``score > 0``.
 
     Frames are uint8 (H, W, 3) RGB; ``color="bgr"`` takes OpenCV's BGR frames as read by
     ``cv2.VideoCapture`` / ``cv2.imread`` (gray and 4-channel frames are accepted either way).
