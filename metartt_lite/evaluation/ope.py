@@ -354,6 +354,7 @@ def exit_when_orphaned(parent_pid: int, interval: float = 1.0) -> threading.Thre
 
 def _worker_init(make_tracker: Callable[[str, int], Any], threads: int, parent_pid: int | None = None) -> None:
     torch.set_num_threads(threads)
+    os.environ["METARTT_THREADS"] = str(threads)  # make_tracker's thread policy keeps this worker's share
     _WORKER["get"] = _cached(make_tracker)
     if parent_pid is not None:
         exit_when_orphaned(parent_pid)

@@ -33,6 +33,7 @@ from .peers import PEERS, make_peer
 from .presets import METARTT, OURS
 from .pruned import make_metartt_prune
 from .rtmdnet import RTMDNetTracker
+from ..core.threads import configure_threads
 from ..core.utils import MetaRTTError, parse_device
 
 __all__ = ["TrackerSpec", "TRACKERS", "COLORS", "BGRFrames", "list_trackers", "make_tracker", "split_spec", "make_rtmdnet",
@@ -155,7 +156,7 @@ def split_spec(spec: str) -> tuple[str, str | None]:
 
 
 def make_tracker(name: str, checkpoint: str | Path | None = None, seed: int = 0,
-                 dev: torch.device | str | None = None, color: str = "rgb", **kw: Any):
+                 dev: torch.device | str | None = None, color: str = "rgb", threads: int | None = None, **kw: Any):
     """A fresh tracker ``name`` (one per video), following :class:`~metartt_lite.peers.Tracker`:
 
     * ``tracker.init(frame, box)``: the first frame and the target's box ``[x, y, w, h]`` (0-based px);
@@ -170,7 +171,8 @@ def make_tracker(name: str, checkpoint: str | Path | None = None, seed: int = 0,
     ``cv2.VideoCapture`` / ``cv2.imread`` (gray and 4-channel frames are accepted either way).
     ``checkpoint`` replaces the shipped weights (for the prune variants: a meta checkpoint, or a prune
     checkpoint); ``dev`` the device (default ``utils.device()``: ``METARTT_DEVICE``, else CUDA when
-    present); ``kw`` go to the builder (``model_cfg``/``pretrained`` for the RT-MDNet presets,
+    present); ``threads`` the torch CPU threads, process-wide (default ``METARTT_THREADS``, else 1: the
+    package's thread policy, :mod:`metartt_lite.core.threads`); ``kw`` go to the builder (``model_cfg``/``pretrained`` for the RT-MDNet presets,
     ``prune_checkpoint``/``tau``/``min_keep`` for the prune variants)."""
     spec = TRACKERS.get(name)
     if spec is None:
@@ -180,5 +182,6 @@ def make_tracker(name: str, checkpoint: str | Path | None = None, seed: int = 0,
         raise MetaRTTError(f"color {color!r}: expected one of {', '.join(COLORS)}")
     if dev is not None:
         dev = parse_device(dev)  # "cpu", "cuda:0", torch.device: checked here, with a clear error
+    configure_threads(threads)
     tracker = spec.build(checkpoint=checkpoint, seed=seed, dev=dev, **kw)
     return BGRFrames(tracker) if col == "bgr" else tracker

@@ -1,0 +1,58 @@
+"""The package's CPU thread policy: one torch thread, and OpenMP threads that sleep instead of spinning.
+
+Measured on this project's 2-core machine (``benchmarks/threads.py``; numbers in the README, "Threads"):
+while other jobs use the cores, torch's default (2 threads, libgomp spinning while it waits) tracks 5-8x
+slower than 1 thread (``metartt-prune`` 4.7 against 36 FPS); with ``OMP_WAIT_POLICY=PASSIVE`` 2 threads
+lose most of that stall but still trail 1 thread. So:
+
+* ``threads``: the ``threads=`` argument (``make_tracker``, ``--threads``), else ``METARTT_THREADS``, else
+  :data:`DEFAULT_THREADS` (1). Applied with ``torch.set_num_threads``, which is process-wide.
+* ``OMP_WAIT_POLICY=PASSIVE`` unless the variable is already set: OpenMP reads it once, when torch loads,
+  so ``metartt_lite/__init__.py`` sets it before importing torch (:func:`default_wait_policy`); in a
+  process that imported torch first it has no effect (set it in the shell then).
+"""
+from __future__ import annotations
+
+import os
+import sys
+
+from .errors import MetaRTTError
+
+__all__ = ["DEFAULT_THREADS", "THREADS_ENV", "default_wait_policy", "resolve_threads", "configure_threads"]
+
+DEFAULT_THREADS = 1
+THREADS_ENV = "METARTT_THREADS"
+
+
+def default_wait_policy() -> bool:
+    """Set ``OMP_WAIT_POLICY=PASSIVE`` when unset and torch is not loaded yet; True when it was set here."""
+    if "OMP_WAIT_POLICY" in os.environ or "torch" in sys.modules:
+        return False
+    os.environ["OMP_WAIT_POLICY"] = "PASSIVE"
+    return True
+
+
+def resolve_threads(threads: int | str | None = None) -> int:
+    """The thread count to use: ``threads``, else ``$METARTT_THREADS``, else :data:`DEFAULT_THREADS`."""
+    what = "threads"
+    if threads is None or threads == "":
+        threads = os.environ.get(THREADS_ENV) or None
+        what = THREADS_ENV
+    if threads is None:
+        return DEFAULT_THREADS
+    try:
+        n = int(threads)
+    except (TypeError, ValueError):
+        raise MetaRTTError(f"{what} {threads!r} is not a whole number of threads") from None
+    if n < 1:
+        raise MetaRTTError(f"{what} must be at least 1, got {n}")
+    return n
+
+
+def configure_threads(threads: int | str | None = None) -> int:
+    """Resolve the thread count (:func:`resolve_threads`) and apply it to torch (process-wide); returns it."""
+    import torch
+    n = resolve_threads(threads)
+    if torch.get_num_threads() != n:
+        torch.set_num_threads(n)
+    return n
