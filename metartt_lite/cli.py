@@ -427,8 +427,10 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     for n in names:  # a bad checkpoint fails before any tracking starts
         factory(n, seeds[0])
     config = _run_config(args, command="evaluate", data=str(root), split=split, trackers=names)
-    results = evaluate(names, seqs, factory, out_dir=out_dir, progress=_show_progress(args), config=config,
-                       seeds=seeds, workers=args.workers)
+    show = _show_progress(args)
+    results = evaluate(names, seqs, factory, out_dir=out_dir, progress=show, config=config,
+                       seeds=seeds, workers=args.workers, resume=not args.restart,
+                       log=None if show else (lambda line: print(line, file=sys.stderr, flush=True)))
     print(format_table(results))
     print(f"{len(seqs)} sequences, seeds {','.join(map(str, seeds))}, wall time {results['wall_time']:.0f} s; "
           f"{results['device']}")
@@ -615,6 +617,9 @@ def _register_builtin(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", required=True, help="output folder")
     p.add_argument("--allow-short-gt", action="store_true",
                    help="an OTB ground truth shorter than the frames truncates the frames instead of failing")
+    p.add_argument("--restart", action="store_true",
+                   help="ignore finished runs that a killed run with the same arguments left in OUT/runs/ "
+                        "(by default a rerun continues where it stopped)")
     _add_common(p)
     p.set_defaults(func=cmd_evaluate)
 
