@@ -33,6 +33,9 @@ SETTINGS: dict[str, dict[str, str]] = {
     "t2": {"METARTT_THREADS": "2", "OMP_WAIT_POLICY": ""},
     "t1-passive": {"METARTT_THREADS": "1", "OMP_WAIT_POLICY": "PASSIVE"},
     "t2-passive": {"METARTT_THREADS": "2", "OMP_WAIT_POLICY": "PASSIVE"},
+    # libgomp spins GOMP_SPINCOUNT times before it sleeps (default 300000; PASSIVE: 0)
+    "t2-spin10k": {"METARTT_THREADS": "2", "OMP_WAIT_POLICY": "", "GOMP_SPINCOUNT": "10000"},
+    "t2-spin1k": {"METARTT_THREADS": "2", "OMP_WAIT_POLICY": "", "GOMP_SPINCOUNT": "1000"},
 }
 THREAD_VARS = ("METARTT_THREADS", "OMP_WAIT_POLICY", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "GOMP_SPINCOUNT")
 

@@ -1,9 +1,10 @@
 """The package's CPU thread policy: one torch thread, and OpenMP threads that sleep instead of spinning.
 
-Measured on this project's 2-core machine (``benchmarks/threads.py``; numbers in the README, "Threads"):
-while other jobs use the cores, torch's default (2 threads, libgomp spinning while it waits) tracks 5-8x
-slower than 1 thread (``metartt-prune`` 4.7 against 36 FPS); with ``OMP_WAIT_POLICY=PASSIVE`` 2 threads
-lose most of that stall but still trail 1 thread. So:
+Measured on this project's 2-core machine (``benchmarks/threads.py``; ``docs/results/threads/``): while other
+jobs use the cores, torch's default (2 threads, libgomp spinning while it waits) tracked 4.7 FPS where one
+thread tracked 36 (``metartt-prune``); 2 spinning threads are the fastest only at a quiet moment (72 vs 56).
+One thread has the best worst case, so it is the default; passive waiting keeps a user who asks for 2 threads
+on a busy machine out of the stall.
 
 * ``threads``: the ``threads=`` argument (``make_tracker``, ``--threads``), else ``METARTT_THREADS``, else
   :data:`DEFAULT_THREADS` (1). Applied with ``torch.set_num_threads``, which is process-wide.
