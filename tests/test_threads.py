@@ -21,6 +21,7 @@ REPO = Path(__file__).resolve().parents[1]
 @pytest.fixture(autouse=True)
 def _restore_threads(monkeypatch):
     monkeypatch.delenv("METARTT_THREADS", raising=False)
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
     n = torch.get_num_threads()
     yield
     torch.set_num_threads(n)
@@ -28,6 +29,8 @@ def _restore_threads(monkeypatch):
 
 def test_resolve_order_and_errors(monkeypatch):
     assert DEFAULT_THREADS == 1 and resolve_threads() == 1
+    monkeypatch.setenv("OMP_NUM_THREADS", "3")  # the user's own OpenMP setting, e.g. under torchrun
+    assert resolve_threads() == 3
     monkeypatch.setenv("METARTT_THREADS", "2")
     assert resolve_threads() == 2 and resolve_threads(3) == 3 and resolve_threads("4") == 4
     for bad in ("0", "-1", "two"):

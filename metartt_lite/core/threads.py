@@ -7,7 +7,8 @@ One thread has the best worst case, so it is the default; passive waiting keeps 
 on a busy machine out of the stall.
 
 * ``threads``: the ``threads=`` argument (``make_tracker``, ``--threads``), else ``METARTT_THREADS``, else
-  :data:`DEFAULT_THREADS` (1). Applied with ``torch.set_num_threads``, which is process-wide.
+  ``OMP_NUM_THREADS`` (a user's own OpenMP setting, e.g. under torchrun), else :data:`DEFAULT_THREADS` (1).
+  Applied with ``torch.set_num_threads``, which is process-wide.
 * ``OMP_WAIT_POLICY=PASSIVE`` unless the variable is already set: OpenMP reads it once, when torch loads,
   so ``metartt_lite/__init__.py`` sets it before importing torch (:func:`default_wait_policy`); in a
   process that imported torch first it has no effect (set it in the shell then).
@@ -34,11 +35,14 @@ def default_wait_policy() -> bool:
 
 
 def resolve_threads(threads: int | str | None = None) -> int:
-    """The thread count to use: ``threads``, else ``$METARTT_THREADS``, else :data:`DEFAULT_THREADS`."""
+    """The thread count to use: ``threads``, else ``$METARTT_THREADS``, else ``$OMP_NUM_THREADS``, else
+    :data:`DEFAULT_THREADS`."""
     what = "threads"
     if threads is None or threads == "":
         threads = os.environ.get(THREADS_ENV) or None
         what = THREADS_ENV
+    if threads is None and os.environ.get("OMP_NUM_THREADS"):  # the user's own OpenMP setting stands
+        threads, what = os.environ["OMP_NUM_THREADS"], "OMP_NUM_THREADS"
     if threads is None:
         return DEFAULT_THREADS
     try:
