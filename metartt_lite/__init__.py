@@ -10,8 +10,13 @@ Conventions used everywhere in the package:
 """
 __version__ = "0.1.0"
 
+from .core.threads import configure_threads, default_wait_policy  # noqa: E402  (imports no torch)
+
+default_wait_policy()  # OMP_WAIT_POLICY=PASSIVE before torch loads (core/threads.py says why)
+
 from .core.utils import device, seed_everything, MetaRTTError  # noqa: E402
 from .track.peers import Tracker  # noqa: E402
 from .track.registry import list_trackers, make_tracker  # noqa: E402
 
-__all__ = ["device", "seed_everything", "MetaRTTError", "__version__", "Tracker", "make_tracker", "list_trackers"]
+__all__ = ["device", "seed_everything", "MetaRTTError", "__version__", "Tracker", "make_tracker", "list_trackers",
+           "configure_threads"]

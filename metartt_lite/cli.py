@@ -41,17 +41,19 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from . import __version__
-from .core.boxes import parse_box, validate_box
+from .core.boxes import check_box_sanity, parse_box, validate_box
 from .evaluation.compare import compare_file, compare_markdown, write_comparison
 from .data.sequences import (SequenceView, data_root, list_sequences, load_sequence, load_split, prefetch,
                              read_splits)
 from .core.drawing import GT_COLOR, PRED_COLOR, TEXT_COLOR, paint_boxes
 from .evaluation.ope import evaluate, format_table
 from .track.registry import list_trackers, make_tracker
+from .data.layouts import write_got10k_val, write_vot_workspace
 from .data.samples import list_presets, make_sample
 from .data.video import (BOX_FORMATS, DEFAULT_FPS, first_frame, format_from_path, source_fps, write_boxes, write_first_frame_grid,
                     write_h264)
-from .core.utils import (MetaRTTError, add_device_argument, atomic_write, atomic_write_json, fmt_value as _fmt,
+from .core.threads import THREADS_ENV, configure_threads, resolve_threads
+from .core.utils import (MetaRTTError, add_device_argument, add_threads_argument, atomic_write, atomic_write_json, fmt_value as _fmt,
                     git_commit, parse_device, parse_seeds, seed_everything)
 from .core.utils import check_output_dir as _check_output_dir
 
@@ -362,6 +364,8 @@ def cmd_track(args: argparse.Namespace) -> int:
     gt = np.asarray(seq.groundtruth, dtype=np.float64)
     has_gt = bool(len(gt) > 1 and np.all(np.isfinite(gt[1:]), axis=1).any())
     init_box = seq.init_box  # validated against the first frame
+    check_box_sanity(init_box, seq.frame_size, strict=args.strict,
+                     what="--first-box" if box is not None else f"first ground-truth box of {seq.name}")
     seed_everything(args.seed)
     tname, tracker = _build_single(args.tracker, checkpoint, args.seed)
     score_gt = gt if has_gt else np.full_like(gt, np.nan)  # no ground truth: metrics are None, not 0.95
@@ -373,7 +377,8 @@ def cmd_track(args: argparse.Namespace) -> int:
     if fmt == "json":
         atomic_write_json(out, results)
     else:
-        write_boxes(out, _boxes(r["boxes"]), fmt, scores=[np.nan if v is None else v for v in r["scores"]])
+        write_boxes(out, _boxes(r["boxes"]), fmt, scores=[np.nan if v is None else v for v in r["scores"]],
+                    success=r.get("success"))
     _print_summary(results, tname, seq.name, has_gt)
     print(f"wrote {out} ({fmt})")
     if video_out is not None:
@@ -397,6 +402,7 @@ def cmd_pick_box(args: argparse.Namespace) -> int:
     box = None
     if args.box is not None:
         box = validate_box(parse_box(args.box), (frame.shape[1], frame.shape[0]), what="--box")
+        check_box_sanity(box, (frame.shape[1], frame.shape[0]), strict=args.strict, what="--box")
     write_first_frame_grid(out, frame, step=args.step, box=box)
     h, w = frame.shape[:2]
     print(f"wrote {out}: the first frame of {src} ({w}x{h} px) with a grid labelled in 0-based pixels"
@@ -422,8 +428,10 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     for n in names:  # a bad checkpoint fails before any tracking starts
         factory(n, seeds[0])
     config = _run_config(args, command="evaluate", data=str(root), split=split, trackers=names)
-    results = evaluate(names, seqs, factory, out_dir=out_dir, progress=_show_progress(args), config=config,
-                       seeds=seeds, workers=args.workers)
+    show = _show_progress(args)
+    results = evaluate(names, seqs, factory, out_dir=out_dir, progress=show, config=config,
+                       seeds=seeds, workers=args.workers, resume=not args.restart,
+                       log=None if show else (lambda line: print(line, file=sys.stderr, flush=True)))
     print(format_table(results))
     print(f"{len(seqs)} sequences, seeds {','.join(map(str, seeds))}, wall time {results['wall_time']:.0f} s; "
           f"{results['device']}")
@@ -461,6 +469,25 @@ def cmd_compare(args: argparse.Namespace) -> int:
     if args.out is not None:
         js, md = write_comparison(comps, _check_output_file(args.out, "--out"), source=str(args.results))
         print(f"wrote {js}, {md}")
+    return 0
+
+
+def cmd_vot_workspace(args: argparse.Namespace) -> int:
+    names = _check_tracker_names(args.trackers.split(","))
+    seqs = [n.strip() for n in args.sequences.split(",") if n.strip()] if args.sequences else None
+    ws = write_vot_workspace(args.src, args.ws, trackers=names, names=seqs)
+    listed = (ws / "sequences" / "list.txt").read_text().split()
+    print(f"wrote VOT workspace {ws}: {len(listed)} sequences ({', '.join(listed)}), trackers {', '.join(names)}")
+    print(f"next: vot evaluate --workspace {ws} {names[0]}   then: vot analysis --workspace {ws} {names[0]}")
+    return 0
+
+
+def cmd_got10k_layout(args: argparse.Namespace) -> int:
+    seqs = [n.strip() for n in args.sequences.split(",") if n.strip()] if args.sequences else None
+    root = write_got10k_val(args.src, args.root, names=seqs)
+    listed = (root / "val" / "list.txt").read_text().split()
+    print(f"wrote GOT-10k val layout {root / 'val'}: {len(listed)} sequences ({', '.join(listed)})")
+    print(f"next (Python): ExperimentGOT10k({str(root)!r}, subset='val').run(Got10kTracker('metartt')), then .report(...)")
     return 0
 
 
@@ -549,6 +576,9 @@ def _register_builtin(sub: argparse._SubParsersAction) -> None:
                    help=f"frame rate of --video-out (default: the source video's, else {DEFAULT_FPS:g})")
     p.add_argument("--allow-short-gt", action="store_true",
                    help="an OTB ground truth shorter than the frames truncates the frames instead of failing")
+    p.add_argument("--strict", action="store_true",
+                   help="a first box that looks normalized, like x1,y1,x2,y2 corners or mostly off the frame "
+                        "is an error instead of a warning")
     _add_common(p)
     p.set_defaults(func=cmd_track)
 
@@ -564,6 +594,9 @@ def _register_builtin(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--step", type=_positive_int, default=None,
                    help="grid spacing in px (default: about 10 lines across, rounded to 5/10/20/25/50/100...)")
     p.add_argument("--box", default=None, help="a candidate box x,y,w,h to draw in red")
+    add_threads_argument(p)
+    p.add_argument("--strict", action="store_true",
+                   help="a --box that looks normalized, like corners or mostly off the frame is an error")
     p.set_defaults(func=cmd_pick_box)
 
     p = sub.add_parser("evaluate", help="OPE evaluation of trackers on a data split",
@@ -585,6 +618,9 @@ def _register_builtin(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", required=True, help="output folder")
     p.add_argument("--allow-short-gt", action="store_true",
                    help="an OTB ground truth shorter than the frames truncates the frames instead of failing")
+    p.add_argument("--restart", action="store_true",
+                   help="ignore finished runs that a killed run with the same arguments left in OUT/runs/ "
+                        "(by default a rerun continues where it stopped)")
     _add_common(p)
     p.set_defaults(func=cmd_evaluate)
 
@@ -601,6 +637,26 @@ def _register_builtin(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--bootstrap-seed", type=int, default=0, help="NumPy seed of the bootstrap (default 0)")
     p.add_argument("--out", default=None, help="write OUT.json and OUT.md")
     p.set_defaults(func=cmd_compare)
+
+    p = sub.add_parser("vot-workspace", help="write a VOT toolkit workspace from OTB folders",
+                       description="Write a VOT toolkit workspace (config.yaml, stack.yaml, trackers.ini, "
+                                   "sequences/ in VOT's layout) from OTB-style sequences (NAME/img/ + "
+                                   "groundtruth_rect.txt), any names; then run 'vot evaluate --workspace WS "
+                                   "TRACKER' and 'vot analysis --workspace WS TRACKER'.")
+    p.add_argument("src", help="one OTB sequence folder, or a folder of them")
+    p.add_argument("ws", help="the new workspace folder")
+    p.add_argument("--trackers", default="metartt", help="trackers.ini entries, comma-separated (default metartt)")
+    p.add_argument("--sequences", default=None, help="comma-separated subset of the sequences")
+    p.set_defaults(func=cmd_vot_workspace)
+
+    p = sub.add_parser("got10k-layout", help="write GOT-10k's val layout from OTB folders",
+                       description="Write ROOT/val/ in GOT-10k's layout (frames, 1-based groundtruth.txt, "
+                                   "meta_info.ini, absence/cover/cut_by_image labels, list.txt) from OTB-style "
+                                   "sequences, so got10k's ExperimentGOT10k(ROOT, subset='val') runs and reports.")
+    p.add_argument("src", help="one OTB sequence folder, or a folder of them")
+    p.add_argument("root", help="the dataset root to write (ROOT/val/...)")
+    p.add_argument("--sequences", default=None, help="comma-separated subset of the sequences")
+    p.set_defaults(func=cmd_got10k_layout)
 
     p = sub.add_parser("list", help="list trackers, sample presets, sequences and splits")
     p.add_argument("--data", default=None, help="data folder (default: $METARTT_DATA, else ../shared/data)")
@@ -659,6 +715,27 @@ def _device_env(args: argparse.Namespace) -> Iterator[None]:
 
 
 @contextlib.contextmanager
+def _threads_env(args: argparse.Namespace) -> Iterator[None]:
+    """A command's ``--threads`` (checked first), as ``METARTT_THREADS`` while it runs (so trackers, worker
+    processes and training use it), applied to torch; without it the package's policy (1 thread, or
+    ``METARTT_THREADS``). The previous value is restored after."""
+    given = getattr(args, "threads", None)
+    n = resolve_threads(given)
+    old = os.environ.get(THREADS_ENV)
+    if given is not None:
+        os.environ[THREADS_ENV] = str(n)
+    configure_threads(n)
+    try:
+        yield
+    finally:
+        if given is not None:
+            if old is None:
+                os.environ.pop(THREADS_ENV, None)
+            else:
+                os.environ[THREADS_ENV] = old
+
+
+@contextlib.contextmanager
 def _one_line_warnings() -> Iterator[None]:
     """Show Python warnings as ``warning: <message>`` lines (no source lines) while a command runs."""
     def show(message, category, filename, lineno, file=None, line=None):
@@ -696,7 +773,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if func is None:
             parser.print_help(sys.stderr)
             return 2
-        with _device_env(args), _one_line_warnings():
+        with _device_env(args), _threads_env(args), _one_line_warnings():
             rc = func(args)
         return int(rc or 0)
     except KeyboardInterrupt:

@@ -20,12 +20,14 @@ A VOT toolkit workspace's ``trackers.ini``::
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from typing import Sequence
 
 import numpy as np
 
 from .data.sequences import read_frame
+from .core.threads import resolve_threads
 from .track.registry import list_trackers, make_tracker
 from .core.utils import MetaRTTError, seed_everything
 
@@ -89,12 +91,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--checkpoint", default=None, help="weights for the tracker (default: the shipped ones)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--log", action="store_true", help="TraX protocol log on stderr")
+    p.add_argument("--threads", default=None, help="torch CPU threads (default $METARTT_THREADS, else 1)")
     return p
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
+        if args.threads is not None:
+            os.environ["METARTT_THREADS"] = str(resolve_threads(args.threads))  # every make_tracker applies it
         serve(args.tracker, args.checkpoint, args.seed, args.log)
     except MetaRTTError as e:
         print(f"error: {' '.join(str(e).split())}", file=sys.stderr, flush=True)

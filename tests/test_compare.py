@@ -49,6 +49,28 @@ def test_hand_computed_case():
     assert c["n_resamples"] == 20_000 and c["bootstrap_seed"] == 1 and c["level"] == 0.95
 
 
+def _many(diffs):
+    """A and B on len(diffs) sequences, AUC_A - AUC_B = diffs."""
+    seqs = {f"s{i}": d for i, d in enumerate(diffs)}
+    A = {"sequences": {s: {"auc": 0.5 + d, "precision": 0.5 + d} for s, d in seqs.items()}}
+    B = {"sequences": {s: {"auc": 0.5, "precision": 0.5} for s in seqs}}
+    return {"trackers": {"A": A, "B": B}}
+
+
+def test_no_verdict_below_five_sequences():
+    """A CI that excludes 0 from 2 (or 4) sequences is no verdict; from 5 it is, and the table says which."""
+    for n in (1, 2, 4):
+        c = compare(_many([0.1] * n), "A", "B", n_resamples=500)
+        assert not c["auc"]["ci_contains_zero"]  # the interval alone would call it
+        assert c["verdict"].startswith(f"no verdict: {n} sequence") and "at least 5" in c["verdict"]
+        md = compare_markdown([c])
+        assert "ahead" not in md and "no verdict" in md
+    c = compare(_many([0.1, 0.2, 0.1, 0.15, 0.05]), "A", "B", n_resamples=500)
+    assert c["verdict"] == "A ahead (CI excludes 0)" and "A ahead" in compare_markdown([c])
+    c = compare(_many([0.1, -0.2, 0.1, 0.15, -0.05]), "A", "B", n_resamples=500)
+    assert c["verdict"].startswith("CI contains 0")
+
+
 def test_identical_trackers_give_zero():
     r = fake_results()
     c = compare(r, "A", "A")
@@ -81,7 +103,7 @@ def test_old_results_missing_sequences_and_errors():
     comps = compare_all(r, "B")
     assert [x["a"] for x in comps] == ["A", "old"]
     md = compare_markdown(comps)
-    assert "CI contains 0" in md and "resamples" in md and "+10.0" in md
+    assert "no verdict: 3 sequences" in md and "resamples" in md and "+10.0" in md  # 3 < 5 sequences
 
 
 def test_parse_seeds():

@@ -221,8 +221,9 @@ def test_evaluate_writes_exact_layout(tmp_path):
         assert set(t["sequences"]) == {"seqA", "seqB"}
         for sn, s in t["sequences"].items():
             assert set(s) == {"auc", "precision", "fps", "fps_e2e", "fps_with_init", "init_time", "n_frames",
-                              "boxes", "scores", "seeds"}
-            assert s["n_frames"] == len(s["boxes"]) == len(s["scores"])
+                              "boxes", "scores", "success", "seeds"}
+            assert s["n_frames"] == len(s["boxes"]) == len(s["scores"]) == len(s["success"])
+            assert s["success"] == [True] + [v > 0 for v in s["scores"][1:]]  # no flag of its own: score > 0
             assert all(len(b) == 4 for b in s["boxes"])
             assert s["fps"] > 0 and s["fps_with_init"] > 0 and 0 < s["fps_e2e"] <= s["fps"]
     o = res["trackers"]["oracle"]

@@ -35,8 +35,8 @@ while True:
     ok, frame = video.read()
     if not ok:
         break
-    box, score = tracker.update(frame)          # box x, y, w, h; success: score > 0
-    print(box.round(1), score > 0)
+    box, score = tracker.update(frame)          # box x, y, w, h and the tracker's own score
+    print(box.round(1), tracker.success)        # True: the target was found (every tracker)
 '''
 
 

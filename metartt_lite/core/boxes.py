@@ -90,7 +90,7 @@ def validate_box(box: Sequence[float], frame_size: tuple[int, int] | None = None
     except (TypeError, ValueError):
         raise MetaRTTError(f"{what} {box!r} is not four numbers x,y,w,h") from None
     if b.shape != (4,):
-        raise MetaRTTError(f"{what} {list(b)} must have four numbers x,y,w,h, got {b.size}")
+        raise MetaRTTError(f"{what} {b.tolist()} must have four numbers x,y,w,h, got {b.size}")
     if not np.all(np.isfinite(b)):
         raise MetaRTTError(f"{what} {b.tolist()} contains NaN or infinity")
     if b[2] <= 0 or b[3] <= 0:
@@ -112,6 +112,58 @@ def parse_box(text: str) -> np.ndarray:
     if len(vals) != 4:
         raise MetaRTTError(f"malformed box string {text!r}: expected four numbers 'x,y,w,h', got {len(vals)}")
     return validate_box(vals, what=f"box {text!r}")
+
+
+# A box whose part outside the frame exceeds this share of its area "reaches far past the frame".
+OUTSIDE_SHARE_LIMIT = 0.25
+
+
+class BoxWarning(UserWarning):
+    """A box that is valid but probably not what the user meant (normalized, corners, off the frame)."""
+
+
+def _num(v: float) -> str:
+    return f"{float(v):g}"
+
+
+def box_problems(box: Sequence[float], frame_size: tuple[int, int]) -> list[str]:
+    """Reasons why a valid 0-based ``[x, y, w, h]`` box on a ``(W, H)`` frame looks wrong, each a sentence
+    (empty: nothing suspicious). Checks, in order: every number in [0, 1] (normalized coordinates),
+    the box reaching past the frame while ``x1,y1,x2,y2`` corners would fit (corner format), and more than
+    :data:`OUTSIDE_SHARE_LIMIT` of its area outside the frame."""
+    b = np.asarray(box, dtype=np.float64).reshape(-1)
+    W, H = frame_size
+    x, y, w, h = (float(v) for v in b)
+    shown = ",".join(_num(v) for v in b)
+    if max(W, H) > 8 and np.all((b >= 0) & (b <= 1)):
+        px = ",".join(_num(round(v)) for v in (x * W, y * H, w * W, h * H))
+        return [f"box {shown} looks normalized (every number is between 0 and 1) but boxes are pixels: "
+                f"a {_num(w)}x{_num(h)} px target; on this {W}x{H} frame the normalized box is {px}"]
+    out = []
+    ix = max(0.0, min(x + w, W) - max(x, 0.0))
+    iy = max(0.0, min(y + h, H) - max(y, 0.0))
+    outside = 1.0 - ix * iy / (w * h)
+    past = x + w > W + 1 or y + h > H + 1
+    if past and w > x and h > y and w <= W + 1 and h <= H + 1:
+        out.append(f"box {shown} reaches x = {_num(x + w)}, y = {_num(y + h)} on a {W}x{H} frame: it looks like "
+                   f"corners x1,y1,x2,y2; as x,y,w,h that is {_num(x)},{_num(y)},{_num(w - x)},{_num(h - y)}")
+    elif outside > OUTSIDE_SHARE_LIMIT:
+        out.append(f"box {shown} lies {100 * outside:.0f} % outside the {W}x{H} frame "
+                   f"(it reaches x = {_num(x + w)}, y = {_num(y + h)})")
+    return out
+
+
+def check_box_sanity(box: Sequence[float], frame_size: tuple[int, int], strict: bool = False,
+                     what: str = "first box") -> list[str]:
+    """Warn (:class:`BoxWarning`) about each of :func:`box_problems`, or raise :class:`MetaRTTError` on the
+    first one when ``strict``; returns the problems."""
+    import warnings
+    problems = box_problems(box, frame_size)
+    for p in problems:
+        if strict:
+            raise MetaRTTError(f"{what}: {p} (--strict)")
+        warnings.warn(f"{what}: {p} (--strict makes this an error)", BoxWarning, stacklevel=2)
+    return problems
 
 
 @dataclass

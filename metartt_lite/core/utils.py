@@ -12,11 +12,7 @@ import numpy as np
 import torch
 
 
-class MetaRTTError(ValueError):
-    """An error caused by the user's input (bad box, missing frame, corrupt checkpoint, ...).
-
-    The CLI turns it into a one-line message and exit code 2.
-    """
+from .errors import MetaRTTError  # defined without torch (core/threads.py loads before torch); re-exported
 
 
 def parse_device(name: str | torch.device) -> torch.device:
@@ -56,6 +52,14 @@ DEVICE_HELP = "cpu, cuda, cuda:N or mps (default: $METARTT_DEVICE, else cuda whe
 def add_device_argument(parser: Any) -> None:
     """The ``--device`` option of the commands that build networks (the CLI sets ``METARTT_DEVICE`` from it)."""
     parser.add_argument("--device", default=None, help=DEVICE_HELP)
+    add_threads_argument(parser)
+
+
+def add_threads_argument(parser: Any) -> None:
+    """The ``--threads`` option (torch CPU threads; the CLI applies it, see ``core/threads.py``)."""
+    parser.add_argument("--threads", default=None,
+                        help="torch CPU threads (default $METARTT_THREADS, else 1: fastest on a busy machine; "
+                             "see the README, 'Threads')")
 
 
 def dist_backend(dev: torch.device) -> str:

@@ -39,7 +39,7 @@ from .sequences import as_rgb
 from ..core.utils import MetaRTTError, atomic_write
 
 __all__ = ["SampleVideo", "SampleConfig", "PRESETS", "OBJECTS", "BACKGROUNDS", "OCCLUDERS",
-           "make_sample", "list_presets", "sample_names", "make_still_pseudo_video",
+           "make_sample", "make_target_leaves", "list_presets", "sample_names", "make_still_pseudo_video",
            "write_sample_as_otb"]
 
 QUANTUM = 1.0 / 64.0  # ground-truth coordinates are multiples of this (exact in binary and in text)
@@ -518,6 +518,23 @@ def make_still_pseudo_video(image: np.ndarray, box: Sequence[float], n_frames: i
         frames.append(cv2.warpAffine(src, M, (W, H), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
                                      borderMode=cv2.BORDER_REFLECT_101))
     return frames, boxes
+
+
+def make_target_leaves(preset: str = "translation", seed: int = 0, n_frames: int = 60,
+                       gone_from: int = 35) -> SampleVideo:
+    """A sample video whose target vanishes at frame ``gone_from``: the same render (background, camera,
+    noise) with the object drawn fully transparent from then on, so only the target is missing. Ground
+    truth after ``gone_from`` is NaN (absent, as GOT-10k marks it); ``info["present"]`` flags each frame."""
+    if not 1 <= gone_from <= n_frames:
+        raise MetaRTTError(f"gone_from must be in 1..{n_frames}, got {gone_from}")
+    cfg = _resolve(preset, n_frames, None, {})
+    obj = _source(cfg.object_source, "object")
+    full = make_sample(cfg, seed=seed)
+    empty = make_sample(cfg, seed=seed, mask=np.zeros(obj.shape[:2], np.float32))
+    gt = full.groundtruth.copy()
+    gt[gone_from:] = np.nan
+    info = dict(full.info, present=np.arange(n_frames) < gone_from)
+    return SampleVideo(f"{full.name}_gone{gone_from}", full.frames[:gone_from] + empty.frames[gone_from:], gt, info)
 
 
 def _fmt(v: float) -> str:

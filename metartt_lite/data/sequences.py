@@ -276,7 +276,8 @@ def load_otb_sequence(folder: str | os.PathLike, name: str | None = None,
     if len(gt) < len(frames):
         if not allow_short_gt:
             raise MetaRTTError(f"{name}: {gt_path.name} has {len(gt)} rows but img/ has "
-                               f"{len(frames)} frames (use allow_short_gt=True to drop the extra frames)")
+                               f"{len(frames)} frames (--allow-short-gt, or allow_short_gt=True in Python, "
+                               f"drops the extra frames)")
         if len(gt) == 0:
             raise MetaRTTError(f"{name}: {gt_path} is empty")
         warnings.warn(f"{name}: using the first {len(gt)} of {len(frames)} frames "
@@ -400,6 +401,11 @@ def load_sequence(path: str | os.PathLike, init_box: _Seq[float] | np.ndarray | 
     if not path.is_dir():
         raise MetaRTTError(f"{path} does not exist")
     if (path / "img").is_dir():
+        if _find_gt(path) is None and _image_files(path / "img"):  # NAME/img/ without ground truth
+            if init_box is None:
+                raise MetaRTTError(f"{path} holds frames in img/ but no groundtruth_rect.txt: give the "
+                                   f"initial box x,y,w,h")
+            return load_image_folder(path / "img", init_box, name=path.name)
         seq = load_otb_sequence(path, allow_short_gt=allow_short_gt)
     elif (path / "groundtruth.txt").is_file() and _image_files(path):
         seq = load_got10k_sequence(path)

@@ -160,11 +160,11 @@ def _num(v: float) -> str:
 
 
 def write_boxes(path: str | os.PathLike, boxes: np.ndarray, fmt: str, scores: Sequence[float] | None = None,
-                meta: dict | None = None) -> Path:
+                meta: dict | None = None, success: Sequence[bool] | None = None) -> Path:
     """Write (N, 4) 0-based ``[x, y, w, h]`` boxes (one per frame) as ``fmt``, atomically.
 
-    * ``csv``: header ``frame,x,y,w,h,score``; frame is 0-based, boxes 0-based px; a lost (non-finite)
-      box is written ``nan``.
+    * ``csv``: header ``frame,x,y,w,h,score`` (``,success`` with 0/1 flags when ``success`` is given);
+      frame is 0-based, boxes 0-based px; a lost (non-finite) box is written ``nan``.
     * ``otb``: ``x,y,w,h`` per line, **1-based** like OTB's ``groundtruth_rect.txt`` (readable by
       :func:`metartt_lite.data.read_otb_groundtruth`).
     * ``json``: ``{"boxes": [[x, y, w, h], ...] (0-based), "scores": [...], **meta}``.
@@ -176,16 +176,22 @@ def write_boxes(path: str | os.PathLike, boxes: np.ndarray, fmt: str, scores: Se
     s = np.ones(len(b)) if scores is None else np.asarray(scores, dtype=np.float64).reshape(-1)
     if len(s) != len(b):
         raise MetaRTTError(f"{len(b)} boxes but {len(s)} scores")
+    ok = None if success is None else [bool(v) for v in success]
+    if ok is not None and len(ok) != len(b):
+        raise MetaRTTError(f"{len(b)} boxes but {len(ok)} success flags")
     if fmt == "otb":
         return write_otb_groundtruth(path, b)
     if fmt == "csv":
-        text = "frame,x,y,w,h,score\n" + "".join(
-            f"{i},{','.join(_num(v) for v in row)},{_num(sc)}\n" for i, (row, sc) in enumerate(zip(b, s)))
+        text = "frame,x,y,w,h,score" + (",success" if ok is not None else "") + "\n" + "".join(
+            f"{i},{','.join(_num(v) for v in row)},{_num(sc)}" + (f",{int(ok[i])}" if ok is not None else "") + "\n"
+            for i, (row, sc) in enumerate(zip(b, s)))
     else:
         clean = lambda a: [[None if not np.isfinite(v) else float(v) for v in r] for r in a]  # noqa: E731
         obj = dict(meta or {})
         obj["boxes"] = clean(b)
         obj["scores"] = [None if not np.isfinite(v) else float(v) for v in s]
+        if ok is not None:
+            obj["success"] = ok
         text = json.dumps(obj, indent=1)
 
     def _w(tmp: str) -> None:
@@ -226,11 +232,19 @@ def grid_image(frame: np.ndarray, step: int | None = None) -> np.ndarray:
     scale = max(0.35, min(w, h) / 900)
     thick = max(1, int(round(scale * 2)))
     for x in range(step, w, step):
-        _label(img, str(x), (x + 2, int(14 * scale / 0.35 * 0.8) + 2), scale, thick)
+        _label(img, str(x), (x_label_left(str(x), x, w, scale, thick), int(14 * scale / 0.35 * 0.8) + 2),
+               scale, thick)
     for y in range(step, h, step):
         _label(img, str(y), (2, y - 3), scale, thick)
     _label(img, "0", (2, int(14 * scale / 0.35 * 0.8) + 2), scale, thick)
     return img
+
+
+def x_label_left(text: str, x: int, width: int, scale: float, thick: int) -> int:
+    """Left edge of the label of grid column ``x``: right of the line, or left of it where the text (with
+    its outline) would run past the image's right edge (e.g. "700" on a 720-px frame)."""
+    (tw, _), _ = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, scale, thick + 2)
+    return x + 2 if x + 2 + tw <= width - 1 else max(0, x - 2 - tw)
 
 
 def _label(img: np.ndarray, text: str, org: tuple[int, int], scale: float, thick: int) -> None:

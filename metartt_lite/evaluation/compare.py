@@ -22,10 +22,13 @@ from .ope import load_results, markdown_table
 from ..core.utils import MetaRTTError, atomic_write, atomic_write_json
 
 __all__ = ["per_sequence_means", "bootstrap_ci", "compare", "compare_all", "compare_markdown", "write_comparison",
-           "compare_file", "N_RESAMPLES", "CI_LEVEL"]
+           "compare_file", "verdict", "N_RESAMPLES", "CI_LEVEL", "MIN_SEQUENCES_FOR_VERDICT"]
 
 N_RESAMPLES = 10_000
 CI_LEVEL = 0.95
+# A percentile bootstrap over fewer sequences than this has too few distinct resamples (2 sequences:
+# 3 distinct means) for its interval to mean anything: no verdict is given, and the reason is printed.
+MIN_SEQUENCES_FOR_VERDICT = 5
 METRICS = ("auc", "precision")
 
 
@@ -90,6 +93,7 @@ def compare(results: dict, a: str, b: str, n_resamples: int = N_RESAMPLES, level
         if metric == "auc":
             out["sequences"] = common
             out["n_sequences"] = len(common)
+    out["verdict"] = verdict(out)
     return out
 
 
@@ -97,6 +101,19 @@ def compare_all(results: dict, baseline: str, others: list[str] | None = None, *
     """Every other tracker in ``results`` (or ``others``) against ``baseline``."""
     names = others if others is not None else [t for t in results.get("trackers", {}) if t != baseline]
     return [compare(results, t, baseline, **kw) for t in names]
+
+
+def verdict(c: dict[str, Any], metric: str = "auc") -> str:
+    """The reading of one comparison: which tracker is ahead (CI excludes 0), no resolved difference, or no
+    verdict at all below :data:`MIN_SEQUENCES_FOR_VERDICT` sequences (with the reason)."""
+    m = c[metric]
+    n = len(m["per_sequence"])
+    if n < MIN_SEQUENCES_FOR_VERDICT:
+        return (f"no verdict: {n} sequence{'s' if n != 1 else ''}; a bootstrap over sequences needs at least "
+                f"{MIN_SEQUENCES_FOR_VERDICT}")
+    if m["ci_contains_zero"]:
+        return "CI contains 0: no resolved difference"
+    return f"{c['a'] if m['diff'] > 0 else c['b']} ahead (CI excludes 0)"
 
 
 def _pts(v: float) -> str:
@@ -113,15 +130,11 @@ def compare_markdown(comparisons: list[dict[str, Any]]) -> str:
     rows = []
     for c in comparisons:
         au, pr = c["auc"], c["precision"]
-        if au["ci_contains_zero"]:
-            verdict = "CI contains 0: no resolved difference"
-        else:
-            verdict = f"{c['a'] if au['diff'] > 0 else c['b']} ahead (CI excludes 0)"
         rows.append([c["a"], c["b"], str(c["n_sequences"]), f"{len(c['seeds_a'])}/{len(c['seeds_b'])}",
                      f"{100 * au['mean_a']:.1f}", f"{100 * au['mean_b']:.1f}", _pts(au["diff"]),
                      f"[{_pts(au['ci'][0])}, {_pts(au['ci'][1])}]", f"{au['wins']}/{c['n_sequences']}",
                      _pts(pr["diff"]), f"[{_pts(pr['ci'][0])}, {_pts(pr['ci'][1])}]",
-                     f"{pr['wins']}/{len(pr['per_sequence'])}", verdict])
+                     f"{pr['wins']}/{len(pr['per_sequence'])}", verdict(c)])
     note = (f"\n\nΔ = A − B in points (×100), averaged over seeds within each sequence; CI: percentile "
             f"bootstrap over sequences, {c0['n_resamples']} resamples, NumPy seed {c0['bootstrap_seed']}.")
     return markdown_table(head, rows) + note

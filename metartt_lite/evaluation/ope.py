@@ -30,6 +30,7 @@ Sequences are duck-typed: any object with ``name``, ``groundtruth`` ((N, 4) 0-ba
 """
 from __future__ import annotations
 
+import contextlib
 import datetime as _dt
 import json
 import math
@@ -37,6 +38,7 @@ import multiprocessing as mp
 import os
 import pickle
 import platform
+import shutil
 import threading
 import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -52,7 +54,7 @@ from ..core.utils import MetaRTTError, atomic_write, atomic_write_json, device, 
 __all__ = [
     "IOU_THRESHOLDS", "ERROR_THRESHOLDS", "PRECISION_AT",
     "success_curve", "auc", "precision_curve", "precision_at", "sequence_metrics",
-    "run_sequence", "evaluate", "format_table", "markdown_table", "load_results", "device_description",
+    "run_sequence", "evaluate", "RunStore", "run_key", "format_table", "markdown_table", "load_results", "device_description",
     "plot_results",
 ]
 
@@ -173,6 +175,7 @@ def run_sequence(tracker: Any, seq: Any, progress: Any = None) -> dict[str, Any]
     box0 = _init_box(seq)
     boxes = np.full((n, 4), np.nan)
     scores = np.zeros(n)
+    success = np.zeros(n, dtype=bool)
     times = np.zeros(n)
     decode = 0.0
     frames = _frame_iter(seq)
@@ -191,20 +194,22 @@ def run_sequence(tracker: Any, seq: Any, progress: Any = None) -> dict[str, Any]
                 t0 = time.perf_counter()
                 tracker.init(frame, box0.copy())
                 times[0] = time.perf_counter() - t0
-                boxes[0], scores[0] = box0, 1.0
+                boxes[0], scores[0], success[0] = box0, 1.0, True
             else:
                 t0 = time.perf_counter()
                 box, score = tracker.update(frame)
                 times[i] = time.perf_counter() - t0
                 boxes[i] = np.asarray(box, dtype=np.float64).reshape(4)
                 scores[i] = float(score)
+                flag = getattr(tracker, "success", None)  # the tracker's own calibrated flag, else score > 0
+                success[i] = bool(flag) if flag is not None else scores[i] > 0
         except Exception as e:
             raise RuntimeError(f"tracker {tname} failed on {name} frame {i}: {type(e).__name__}: {e}") from e
         _tick(progress, i)
         i += 1
     if i != n:
         raise MetaRTTError(f"sequence {name!r} yielded {i} frames but its length is {n}")
-    return {"boxes": boxes, "scores": scores, "times": times,
+    return {"boxes": boxes, "scores": scores, "success": success, "times": times,
             "init_time": float(times[0]), "decode_time": float(decode)}
 
 
@@ -292,16 +297,86 @@ def _is_deterministic(tracker: Any) -> bool:
     return bool(getattr(tracker, "deterministic", False))
 
 
+class RunStore:
+    """Finished runs of one ``evaluate`` (one file per sequence × tracker × seed, written atomically as each
+    run ends), so that a killed evaluation rerun with the same arguments continues where it stopped.
+
+    Files: ``FOLDER/SEQ__TRACKER__SEED.json`` (JSON with NaN allowed, so every float comes back exactly);
+    an unreadable file is ignored (that run is done again). Plain data only: loading runs no code."""
+
+    def __init__(self, folder: str | Path):
+        self.folder = Path(folder)
+
+    def _path(self, seq: str, tracker: str, seed: int) -> Path:
+        safe = lambda t: "".join(c if c.isalnum() or c in "-_." else "_" for c in t)  # noqa: E731
+        return self.folder / f"{safe(seq)}__{safe(tracker)}__{int(seed)}.json"
+
+    def load(self, seq: str, tracker: str, seed: int) -> dict[str, Any] | None:
+        p = self._path(seq, tracker, seed)
+        try:
+            rec = json.loads(p.read_text())
+        except (OSError, ValueError):
+            return None
+        if not isinstance(rec, dict) or rec.get("_key") != [seq, tracker, int(seed)]:
+            return None
+        rec.pop("_key")
+        return rec
+
+    def save(self, seq: str, tracker: str, seed: int, record: dict[str, Any]) -> None:
+        def plain(x: Any) -> Any:
+            if isinstance(x, dict):
+                return {k: plain(v) for k, v in x.items()}
+            if isinstance(x, np.ndarray):
+                return x.tolist()
+            if isinstance(x, (np.bool_,)):
+                return bool(x)
+            if isinstance(x, np.integer):
+                return int(x)
+            if isinstance(x, np.floating):
+                return float(x)
+            return x
+        text = json.dumps({**plain(record), "_key": [seq, tracker, int(seed)]})
+        self.folder.mkdir(parents=True, exist_ok=True)
+        atomic_write(self._path(seq, tracker, seed), lambda tmp: Path(tmp).write_text(text))
+
+
+def run_key(config: dict, sequences: list) -> str:
+    """What must match for a rerun to reuse finished runs: the configuration (without the keys that only
+    choose which runs or how many processes: trackers, seeds, workers, output, threads, commit) and every
+    sequence's name, length and first box."""
+    import hashlib
+    skip = {"trackers", "seeds", "seed", "workers", "out", "quiet", "threads", "git_commit", "sequences", "func",
+            "restart"}
+    cfg = {k: v for k, v in sorted(config.items()) if k not in skip}
+    seqs = [[str(getattr(s, "name", "?")), len(s), [round(float(v), 4) for v in np.asarray(s.groundtruth[0]).reshape(-1)]]
+            for s in sequences]
+    blob = json.dumps({"config": cfg, "sequences": seqs}, sort_keys=True, default=str)
+    return hashlib.sha1(blob.encode()).hexdigest()[:16]
+
+
 def _run_one_sequence(seq: Any, tracker_names: list[str], seeds: list[int], get_tracker: Callable[[str, int], Any],
-                      max_decoded_bytes: float) -> dict[str, Any]:
-    """Every tracker and seed on one sequence (decoded once): {tname: {seed: per-run record}}."""
-    view, decode_s = _decode(seq, max_decoded_bytes)
-    out: dict[str, Any] = {"decode_time": decode_s, "runs": {}, "deterministic": {}}
+                      max_decoded_bytes: float, store: RunStore | None = None) -> dict[str, Any]:
+    """Every tracker and seed on one sequence (decoded once): {tname: {seed: per-run record}}. With a
+    ``store``, runs found there are reused and each new run is saved there as soon as it ends."""
+    sn = str(getattr(seq, "name", "?"))
+    view, decode_s = None, 0.0
+    out: dict[str, Any] = {"decode_time": 0.0, "runs": {}, "deterministic": {}, "resumed": 0, "ran": 0}
     for tname in tracker_names:
         runs = {}
         for k, seed in enumerate(seeds):
             if k > 0 and out["deterministic"][tname]:
                 break
+            rec = store.load(sn, tname, seed) if store is not None else None
+            if rec is not None:
+                if k == 0:
+                    out["deterministic"][tname] = bool(rec.get("_deterministic", False))
+                rec.pop("_deterministic", None)
+                runs[seed] = rec
+                out["resumed"] += 1
+                continue
+            if view is None:  # decoded only when some run is left to do
+                view, decode_s = _decode(seq, max_decoded_bytes)
+                out["decode_time"] = decode_s
             tracker = get_tracker(tname, seed)
             if k == 0:
                 out["deterministic"][tname] = _is_deterministic(tracker)
@@ -314,9 +389,12 @@ def _run_one_sequence(seq: Any, tracker_names: list[str], seeds: list[int], get_
                           "fps": _div(n - 1, upd), "fps_with_init": _div(n, r["init_time"] + upd),
                           "fps_e2e": _div(n - 1, upd + dec_upd), "decode_time_updates": dec_upd,
                           "init_time": r["init_time"], "update_time": upd, "n_frames": n,
-                          "boxes": r["boxes"], "scores": r["scores"],
+                          "boxes": r["boxes"], "scores": r["scores"], "success": r["success"],
                           "success_curve": m["success_curve"] if m["n_valid"] else None,
                           "precision_curve": m["precision_curve"] if m["n_valid"] else None}
+            out["ran"] += 1
+            if store is not None:
+                store.save(sn, tname, seed, {**runs[seed], "_deterministic": out["deterministic"][tname]})
         out["runs"][tname] = runs
     return out
 
@@ -351,13 +429,15 @@ def exit_when_orphaned(parent_pid: int, interval: float = 1.0) -> threading.Thre
 
 def _worker_init(make_tracker: Callable[[str, int], Any], threads: int, parent_pid: int | None = None) -> None:
     torch.set_num_threads(threads)
+    os.environ["METARTT_THREADS"] = str(threads)  # make_tracker's thread policy keeps this worker's share
     _WORKER["get"] = _cached(make_tracker)
     if parent_pid is not None:
         exit_when_orphaned(parent_pid)
 
 
-def _worker_run(seq: Any, tracker_names: list[str], seeds: list[int], max_decoded_bytes: float) -> dict[str, Any]:
-    return _run_one_sequence(seq, tracker_names, seeds, _WORKER["get"], max_decoded_bytes)
+def _worker_run(seq: Any, tracker_names: list[str], seeds: list[int], max_decoded_bytes: float,
+                store: RunStore | None = None) -> dict[str, Any]:
+    return _run_one_sequence(seq, tracker_names, seeds, _WORKER["get"], max_decoded_bytes, store)
 
 
 def _mean_or_none(values: list) -> float | None:
@@ -411,6 +491,7 @@ def _aggregate(tracker_names: list[str], seq_names: list[str], per_seq: dict[str
                 "fps_e2e": float(np.median(fps_e)) if fps_e else None,
                 "fps_with_init": first["fps_with_init"], "init_time": first["init_time"],
                 "n_frames": first["n_frames"], "boxes": first["boxes"], "scores": first["scores"],
+                "success": first.get("success"),
                 "seeds": {str(s): {"auc": r["auc"], "precision": r["precision"], "fps": r["fps"],
                                    "boxes": r["boxes"]} for s, r in runs.items()},
             }
@@ -435,7 +516,8 @@ def _aggregate(tracker_names: list[str], seq_names: list[str], per_seq: dict[str
 
 def evaluate(tracker_names: list[str], sequences: list, make_tracker: Callable[[str, int], Any],
              out_dir: str | Path | None = None, progress: bool = True, config: dict | None = None,
-             seeds: Iterable[int] = (0,), workers: int = 1, max_decoded_bytes: float = 2e9) -> dict[str, Any]:
+             seeds: Iterable[int] = (0,), workers: int = 1, max_decoded_bytes: float = 2e9,
+             log: Callable[[str], None] | None = None, resume: bool = True) -> dict[str, Any]:
     """Run every tracker with every seed on every sequence (OPE) and return the results dict.
 
     ``make_tracker(name, seed)`` is called once per tracker and seed; the tracker's ``init`` must reset
@@ -457,13 +539,21 @@ def evaluate(tracker_names: list[str], sequences: list, make_tracker: Callable[[
                              "per_seed": {SEED: {"auc", "precision", "fps", "fps_with_init", "fps_e2e", "init_time",
                                                  "success_curve", "precision_curve"}},
                              "sequences": {SEQ: {"auc", "precision" (means over seeds), "fps", "fps_e2e" (medians),
-                                                 "fps_with_init", "init_time", "n_frames", "boxes", "scores"
-                                                 (first seed's), "seeds": {SEED: {"auc", "precision", "fps",
+                                                 "fps_with_init", "init_time", "n_frames", "boxes", "scores",
+                                                 "success" (first seed's; the tracker's ``success`` flag
+                                                 per frame), "seeds": {SEED: {"auc", "precision", "fps",
                                                  "boxes"}}}}}}}
 
     A seed's overall AUC is the AUC of the mean of its per-sequence success curves (got10k).
     Undefined values (no valid ground truth, a one-frame sequence's fps) are ``None``. With
     ``out_dir``: writes ``results.json``, ``success.png``, ``precision.png`` and ``success.html``.
+
+    **Resuming** (``out_dir`` and ``resume``): each finished sequence × tracker × seed is written at once to
+    ``out_dir/runs/KEY/`` (:class:`RunStore`; KEY = :func:`run_key` of the configuration and sequences), so
+    a killed run started again with the same arguments reuses them and runs only what is left; the
+    folder is removed once ``results.json`` is written. Every result but the timings (fps, times,
+    ``wall_time``, ``created``) equals an uninterrupted run's. ``log`` (e.g. ``print``) gets one line per
+    finished sequence.
     """
     tracker_names = [str(t) for t in tracker_names]
     sequences = list(sequences)
@@ -499,17 +589,32 @@ def evaluate(tracker_names: list[str], sequences: list, make_tracker: Callable[[
     cfg["workers"] = workers
     out: dict[str, Any] = {"device": device_description(), "config": cfg, "trackers": {}}
     per_seq: dict[str, dict] = {}
+    store = RunStore(Path(out_dir) / "runs" / run_key(cfg, sequences)) if (out_dir is not None and resume) else None
+    done = [0]
+
+    def finished(sn: str, rec: dict) -> None:
+        done[0] += 1
+        if log is None:
+            return
+        aucs = []
+        for t in tracker_names:
+            v = [r.get("auc") for r in rec["runs"][t].values() if r.get("auc") is not None]
+            aucs.append(f"{t} {np.mean(v):.3f}" if v else f"{t} -")
+        how = " (resumed)" if rec["ran"] == 0 else (f" ({rec['resumed']} runs resumed)" if rec["resumed"] else "")
+        log(f"[{done[0]}/{len(seq_names)}] {sn}: AUC " + ", ".join(aucs) + how)
+
     bar = tqdm(total=len(sequences), disable=not progress, unit="seq")
     try:
         if workers == 1:
             get = _cached(make_tracker)
             for seq, sn in zip(sequences, seq_names):
                 bar.set_description(sn)
-                per_seq[sn] = _run_one_sequence(seq, tracker_names, seeds, get, max_decoded_bytes)
+                per_seq[sn] = _run_one_sequence(seq, tracker_names, seeds, get, max_decoded_bytes, store)
+                finished(sn, per_seq[sn])
                 bar.update(1)
         else:
             per_seq = _run_parallel(sequences, seq_names, tracker_names, seeds, make_tracker, workers,
-                                    max_decoded_bytes, bar)
+                                    max_decoded_bytes, bar, store, finished)
     finally:
         bar.close()
     out["trackers"] = _aggregate(tracker_names, seq_names, per_seq)
@@ -521,11 +626,16 @@ def evaluate(tracker_names: list[str], sequences: list, make_tracker: Callable[[
         out_dir = Path(out_dir)
         atomic_write_json(out_dir / "results.json", out)
         plot_results(out, out_dir)
+        if store is not None and store.folder.is_dir():  # finished: the partial runs are in results.json
+            shutil.rmtree(store.folder, ignore_errors=True)
+            with contextlib.suppress(OSError):
+                store.folder.parent.rmdir()  # only when no other run's folder is left in it
     return out
 
 
 def _run_parallel(sequences: list, seq_names: list[str], tracker_names: list[str], seeds: list[int],
-                  make_tracker: Callable, workers: int, max_decoded_bytes: float, bar: Any) -> dict[str, dict]:
+                  make_tracker: Callable, workers: int, max_decoded_bytes: float, bar: Any,
+                  store: RunStore | None = None, finished: Callable[[str, dict], None] | None = None) -> dict[str, dict]:
     """Sequences in ``workers`` spawned processes (longest first), torch threads split between them."""
     try:
         pickle.dumps(make_tracker)
@@ -537,10 +647,12 @@ def _run_parallel(sequences: list, seq_names: list[str], tracker_names: list[str
     per_seq: dict[str, dict] = {}
     with ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn"), initializer=_worker_init,
                              initargs=(make_tracker, threads, os.getpid())) as pool:
-        futs = {pool.submit(_worker_run, sequences[i], tracker_names, seeds, max_decoded_bytes): seq_names[i]
+        futs = {pool.submit(_worker_run, sequences[i], tracker_names, seeds, max_decoded_bytes, store): seq_names[i]
                 for i in order}
         for f in as_completed(futs):
             per_seq[futs[f]] = f.result()
+            if finished is not None:
+                finished(futs[f], per_seq[futs[f]])
             bar.update(1)
     return {sn: per_seq[sn] for sn in seq_names}
 

@@ -466,8 +466,13 @@ def reproduce(data: str | None, out: str | Path, quick: bool = False, sequences:
     t0 = time.time()
     eval_seeds = list(eval_seeds) if eval_seeds else [seed]
     factory = _Factory(training, pretrained)
+    # each finished sequence x tracker x seed is kept under OUT/runs/ until results.json is written: a killed
+    # reproduce run again with the same arguments re-evaluates only what is left (one line per sequence)
     res = evaluate(names, val_seqs, factory, out_dir=out, progress=progress, workers=workers,
-                   config={"command": "reproduce", "split": "val", "seed": seed, "quick": quick}, seeds=eval_seeds)
+                   config={"command": "reproduce", "split": "val", "seed": seed, "quick": quick,
+                           "meta_episodes": meta_episodes, "prune_episodes": prune_episodes,
+                           "meta_batch": meta_batch, "data": str(root)},
+                   seeds=eval_seeds, log=None if progress else _log)
     t_eval = time.time() - t0
     pruned = [v["tracker"] for v in training.values() if v["kind"] == "prune"]
     rates = _first_frame_prune_rates(pruned, val_seqs, factory, eval_seeds)

@@ -67,6 +67,7 @@ class MetaRTTNano:
     """NanoTrack + an online MetaRTT head (module docstring). ``init(frame, box)`` / ``update(frame)``."""
 
     deterministic = False
+    success_threshold = 0.0  # the head's logit: > 0 while the target is there, < 0 once it left (tests/test_success.py)
 
     def __init__(self, nano: NanoTracker, theta0: "OrderedDict[str, torch.Tensor] | None" = None,
                  rates_init: list | None = None, rates_on: list | None = None,
@@ -144,6 +145,7 @@ class MetaRTTNano:
         self.pos_mem.clear()
         self.neg_mem.clear()
         self.frame = 0
+        self.success: bool | None = None
         # the first frame's search crop (as the next frame's would be), and NanoTrack's proposals on it
         step = self.nano.step(f)
         pos, neg = self._samples(b, self.cfg.n_pos_init, self.cfg.n_neg_init)
@@ -169,6 +171,7 @@ class MetaRTTNano:
         box = self.nano.commit(step, int(cand[j]))
         box = bx.clip_boxes(box, self.frame_size)
         score = float(logit[j])
+        self.success = score > self.success_threshold
         if cfg.w > 0:
             if score > 0:  # a confident frame: remember it
                 pos, neg = self._samples(box, cfg.n_pos, cfg.n_neg)

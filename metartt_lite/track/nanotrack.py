@@ -86,6 +86,7 @@ class NanoTracker:
     ``score`` is the target probability at the chosen point (0–1). Deterministic: the harness runs it once."""
 
     deterministic = True
+    success_threshold = 0.99  # target probability; measured as NANO_SUCCESS_THRESHOLD in peers.py (0.998+ present)
 
     def __init__(self, net: NanoTrackNet | None = None, cfg: NanoConfig = NanoConfig(), name: str = "nanotrack-torch",
                  weights: str | Path | None = None, frozen: bool = False):
@@ -114,6 +115,7 @@ class NanoTracker:
         H, W = f.shape[:2]
         b = validate_box(box, (W, H), what="initial box")
         self.frame_size = (W, H)
+        self.success: bool | None = None
         self.pos = np.array([b[0] + b[2] * 0.5, b[1] + b[3] * 0.5], np.float32)
         self.sz = np.array([b[2], b[3]], np.float32)
         s = float(self.sz.sum())
@@ -177,7 +179,9 @@ class NanoTracker:
     def update(self, frame: np.ndarray) -> tuple[np.ndarray, float]:
         step = self.step(frame)
         box = self.commit(step)
-        return clip_boxes(box, self.frame_size), float(step.prob[step.best])
+        score = float(step.prob[step.best])
+        self.success = score > self.success_threshold
+        return clip_boxes(box, self.frame_size), score
 
 
 class _HeadFeatures(torch.nn.Module):

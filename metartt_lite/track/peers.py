@@ -51,8 +51,9 @@ __all__ = ["Tracker", "OpenCVTracker", "PEERS", "make_peer", "opencv_factory"]
 class Tracker(Protocol):
     """The interface shared by MetaRTT and the OpenCV peers (see the module docstring).
 
-    ``update`` returns ``(box, score)``; success is ``score > 0``: our trackers' score is the target
-    logit (≤ 0: target lost), OpenCV's is 1.0 (located) or 0.0 (not located; previous box kept)."""
+    ``update`` returns ``(box, score)`` and sets ``success`` (bool): the target was found. Our trackers'
+    score is the target logit and ``success`` is ``score > success_threshold`` (0, or the pruning shift
+    for the pruned trackers); OpenCV's score is 1.0 (located) or 0.0 (not located; previous box kept)."""
 
     name: str
 
@@ -64,6 +65,15 @@ class Tracker(Protocol):
 _FACTORIES = {"csrt": "TrackerCSRT_create", "kcf": "TrackerKCF_create", "mil": "TrackerMIL_create",
               "nanotrack": "TrackerNano_create"}
 NANOTRACK_ONNX = WEIGHTS_DIR / "nanotrack"
+
+# NanoTrack's tracking score (window-blended probability) above which a frame counts as a success. Measured on
+# make_target_leaves (translation / occlusion / distractor, seeds 0-1): 0.987-0.994 while the target is there,
+# 0.90-0.95 after it left a plain scene, but 0.98-0.99 when a look-alike stays (NanoTrack then follows it):
+# its score cannot tell a look-alike from the target; metartt-nano's head can (docs/results/val_nano).
+NANO_SUCCESS_THRESHOLD = 0.98
+
+# OpenCV's MIL never returns from init on boxes below this area (4x4 px hangs, 5x5 works; measured)
+MIL_MIN_AREA = 20
 
 # trackers that only learn on their first update() call (see "KCF warm-up" above)
 _TRAIN_ON_FIRST_UPDATE = frozenset({"kcf"})
@@ -134,6 +144,15 @@ def _to_bgr(frame: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(f[..., ::-1])
 
 
+def _cv_reason(e: BaseException) -> str:
+    """The gist of an OpenCV exception on one line: the text after OpenCV's "file:line: error: " prefix
+    (e.g. "(-215:Assertion failed) top >= 0 && ... in function 'copyMakeBorder'"), squeezed to one line."""
+    text = " ".join(str(e).split())
+    head, sep, tail = text.partition(": error: ")
+    text = tail if sep else text
+    return text[:300] + ("..." if len(text) > 300 else "")
+
+
 def _round_box(box: np.ndarray, frame_size: tuple[int, int]) -> tuple[int, int, int, int]:
     """Clip a float xywh box into the frame and round its corners to integer pixels (width, height >= 1)."""
     W, H = frame_size
@@ -155,10 +174,13 @@ class OpenCVTracker:
     """
 
     deterministic = True
+    success_threshold = 0.0  # success: score > 0, i.e. OpenCV located the target
 
     def __init__(self, kind: str):
         self.kind = kind.lower()
         self.name = self.kind
+        if self.kind == "nanotrack":
+            self.success_threshold = NANO_SUCCESS_THRESHOLD
         self._factory = opencv_factory(self.kind)  # fails early, with the install hint
         self._tracker: Any = None
         self._box: np.ndarray | None = None
@@ -173,13 +195,22 @@ class OpenCVTracker:
         b = validate_box(box, (W, H), what="initial box")
         self._frame_size = (W, H)
         rect = _round_box(b, self._frame_size)
+        if self.kind == "mil" and (min(rect[2:]) < 2 or rect[2] * rect[3] < MIL_MIN_AREA):
+            # OpenCV's MIL loops forever sampling positives inside a box this small (4x4, 1x40 px, ...)
+            raise MetaRTTError(f"OpenCV mil cannot track box {b.tolist()} (as pixels {list(rect)}): it needs at "
+                               f"least 2 px a side and {MIL_MIN_AREA} px² (smaller boxes make it hang)")
         self._tracker = self._factory()
-        ok = self._tracker.init(bgr, rect)
+        try:
+            ok = self._tracker.init(bgr, rect)
+            if self.kind in _TRAIN_ON_FIRST_UPDATE and ok is not False:
+                self._tracker.update(bgr)
+        except Exception as e:  # cv2.error: OpenCV's multi-line assertion text, e.g. copyMakeBorder
+            raise MetaRTTError(f"OpenCV {self.kind} cannot initialise on box {b.tolist()} (as pixels "
+                               f"{list(rect)} in the {W}x{H} frame): {_cv_reason(e)}") from None
         if ok is False:  # legacy API returns a flag; the current one returns None
             raise MetaRTTError(f"OpenCV {self.kind} could not initialise on box {b.tolist()}")
-        if self.kind in _TRAIN_ON_FIRST_UPDATE:
-            self._tracker.update(bgr)
         self._box = clip_boxes(b, self._frame_size)
+        self.success: bool | None = None  # set by every update(): OpenCV located the target
 
     def update(self, frame: np.ndarray) -> tuple[np.ndarray, float]:
         if self._tracker is None or self._box is None:
@@ -192,11 +223,12 @@ class OpenCVTracker:
         if self.kind == "nanotrack":  # OpenCV always reports ok; its confidence is the tracking score
             r = np.asarray(rect, dtype=np.float64).reshape(-1)
             self._box = clip_boxes(r, self._frame_size)
-            return self._box.copy(), float(self._tracker.getTrackingScore())
-        if not ok:
-            return self._box.copy(), 0.0
-        r = np.asarray(rect, dtype=np.float64).reshape(-1)
-        if r.shape != (4,) or not np.all(np.isfinite(r)):
+            score = float(self._tracker.getTrackingScore())
+            self.success = score > self.success_threshold
+            return self._box.copy(), score
+        r = np.asarray(rect, dtype=np.float64).reshape(-1) if ok else None
+        self.success = bool(ok) and r.shape == (4,) and bool(np.all(np.isfinite(r)))
+        if not self.success:
             return self._box.copy(), 0.0
         self._box = clip_boxes(r, self._frame_size)
         return self._box.copy(), 1.0

@@ -40,6 +40,7 @@ from .nanotrack import NanoTracker
 from .pruned import make_metartt_prune
 from ..train.nano_meta import load_nano_meta
 from .rtmdnet import RTMDNetTracker
+from ..core.threads import configure_threads
 from ..core.utils import MetaRTTError, parse_device
 
 __all__ = ["TrackerSpec", "TRACKERS", "COLORS", "BGRFrames", "list_trackers", "make_tracker", "split_spec", "make_rtmdnet",
@@ -187,20 +188,23 @@ def split_spec(spec: str) -> tuple[str, str | None]:
 
 
 def make_tracker(name: str, checkpoint: str | Path | None = None, seed: int = 0,
-                 dev: torch.device | str | None = None, color: str = "rgb", **kw: Any):
+                 dev: torch.device | str | None = None, color: str = "rgb", threads: int | None = None, **kw: Any):
     """A fresh tracker ``name`` (one per video), following :class:`~metartt_lite.peers.Tracker`:
 
     * ``tracker.init(frame, box)``: the first frame and the target's box ``[x, y, w, h]`` (0-based px);
     * ``box, score = tracker.update(frame)`` for every later frame: the box (float xywh, inside the
-      frame) and a score. Success is ``score > 0``: for our trackers the score is the fc6 target logit
-      (mean of the top-5 candidates; ≤ 0 means the target was lost and the tracker searches wider); for
-      OpenCV's (csrt, kcf, mil) it is 1.0 when OpenCV located the target, else 0.0 (previous box kept).
+      frame) and a score; ``tracker.success`` says whether the target was found, the same test for every
+      tracker. For our trackers the score is the fc6 target logit (mean of the top-5 candidates) and
+      ``success`` is ``score > tracker.success_threshold`` (0; for the pruned trackers 0 moved by the
+      logit shift pruning causes, measured on the first frame); for OpenCV's (csrt, kcf, mil) the score is
+      1.0 when OpenCV located the target, else 0.0 (previous box kept), and ``success`` is ``score > 0``.
 
     Frames are uint8 (H, W, 3) RGB; ``color="bgr"`` takes OpenCV's BGR frames as read by
     ``cv2.VideoCapture`` / ``cv2.imread`` (gray and 4-channel frames are accepted either way).
     ``checkpoint`` replaces the shipped weights (for the prune variants: a meta checkpoint, or a prune
     checkpoint); ``dev`` the device (default ``utils.device()``: ``METARTT_DEVICE``, else CUDA when
-    present); ``kw`` go to the builder (``model_cfg``/``pretrained`` for the RT-MDNet presets,
+    present); ``threads`` the torch CPU threads, process-wide (default ``METARTT_THREADS``, else 1: the
+    package's thread policy, :mod:`metartt_lite.core.threads`); ``kw`` go to the builder (``model_cfg``/``pretrained`` for the RT-MDNet presets,
     ``prune_checkpoint``/``tau``/``min_keep`` for the prune variants)."""
     spec = TRACKERS.get(name)
     if spec is None:
@@ -210,5 +214,6 @@ def make_tracker(name: str, checkpoint: str | Path | None = None, seed: int = 0,
         raise MetaRTTError(f"color {color!r}: expected one of {', '.join(COLORS)}")
     if dev is not None:
         dev = parse_device(dev)  # "cpu", "cuda:0", torch.device: checked here, with a clear error
+    configure_threads(threads)
     tracker = spec.build(checkpoint=checkpoint, seed=seed, dev=dev, **kw)
     return BGRFrames(tracker) if col == "bgr" else tracker

@@ -252,11 +252,28 @@ class RTMDNetTracker:
         self.failures = 0
         self.last_score = float("inf")
         self._search_cfg = self._search_crop_cfg()
+        self.success_threshold = c.success_thr  # what ``success`` compares the score with (see update)
+        self.success: bool | None = None        # set by every update()
         self.frame_size = (W, H)
+
+    def _reference_score(self, frame: np.ndarray, box: np.ndarray) -> float:
+        """The score update() would give the first frame at its known box: the top-k mean target logit of
+        Gaussian candidates around ``box`` in the search crop. Uses a private generator, so the tracker's
+        own random streams (and hence its boxes) are untouched."""
+        c = self.cfg
+        W, H = self.frame_size if self.frame_size is not None else (frame.shape[1], frame.shape[0])
+        rng = np.random.default_rng([self.seed, 0x5C0E])
+        crop = make_crop(box, self._search_crop_cfg())
+        fmap = self._feature_map(frame, crop)
+        cand = bx.SampleGenerator("gaussian", (W, H), c.trans_f, c.scale_f, valid=True)(box, c.n_candidates, rng)
+        scores = self._logit(self._roi(fmap, crop, cand))
+        return float(torch.topk(scores, min(c.top_k, len(scores))).values.mean())
 
     def update(self, frame: np.ndarray) -> tuple[np.ndarray, float]:
         """Track one frame; returns the box (xywh, 0-based, inside the frame) and its score: the target
-        logit of the top candidates; success is ``score > 0`` (``success_thr``; else the search widens)."""
+        logit of the top candidates; the procedure calls the frame a success when ``score > success_thr``
+        (0, RT-MDNet's test; else the search widens). ``self.success`` is the user's flag: ``score >
+        self.success_threshold``, which is ``success_thr`` here and calibrated for the pruned tracker."""
         if self.frame_size is None:
             raise MetaRTTError("update() called before init()")
         frame = as_rgb(frame)
@@ -318,4 +335,5 @@ class RTMDNetTracker:
             self._train(torch.cat(list(self.pos_mem)), torch.cat(list(self.neg_mem)), c.k_on, "on")
         self.times.update += clock() - t3
         self.last_score = score
+        self.success = score > self.success_threshold
         return result, score
