@@ -197,7 +197,9 @@ def make_tracker(name: str, checkpoint: str | Path | None = None, seed: int = 0,
       tracker. For our trackers the score is the fc6 target logit (mean of the top-5 candidates) and
       ``success`` is ``score > tracker.success_threshold`` (0; for the pruned trackers 0 moved by the
       logit shift pruning causes, measured on the first frame); for OpenCV's (csrt, kcf, mil) the score is
-      1.0 when OpenCV located the target, else 0.0 (previous box kept), and ``success`` is ``score > 0``.
+      1.0 when OpenCV located the target, else 0.0 (previous box kept), and ``success`` is ``score > 0``;
+      nanotrack's score is OpenCV's tracking score (0–1; success above 0.98), nanotrack-torch's the target
+      probability (success above 0.99), metartt-nano's the online head's logit (success above 0).
 
     Frames are uint8 (H, W, 3) RGB; ``color="bgr"`` takes OpenCV's BGR frames as read by
     ``cv2.VideoCapture`` / ``cv2.imread`` (gray and 4-channel frames are accepted either way).
