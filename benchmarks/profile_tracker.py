@@ -13,6 +13,7 @@ machine's load. Also the process CPU time per frame (``cpu``), which a loaded ma
 from __future__ import annotations
 
 import argparse
+import os
 import cProfile
 import time
 
@@ -87,6 +88,7 @@ def main() -> None:
     args = ap.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
+        os.environ["METARTT_THREADS"] = str(args.threads)  # make_tracker applies the package's thread policy
     tracker_module.clock = time.process_time if args.clock == "cpu" else time.perf_counter
     up = tuple(int(v) for v in args.upscale.split("x")) if args.upscale else None
     groups = {"small": [(s, None) for s in args.small.split(",") if s],

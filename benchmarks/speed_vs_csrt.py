@@ -13,6 +13,7 @@ Targets (issue #25): metartt-nano >= 1.5x CSRT and >= 0.5x nanotrack (OpenCV's T
 from __future__ import annotations
 
 import argparse
+import os
 import json
 import time
 from pathlib import Path
@@ -68,6 +69,7 @@ def main() -> None:
     ap.add_argument("--json", default="", help="write the medians here")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
+    os.environ["METARTT_THREADS"] = str(args.threads)  # make_tracker applies the package's thread policy
     cv2.setNumThreads(args.threads)
     names = args.trackers.split(",")
     seqs = load_split(data_root(), args.split, args.sequences or None)

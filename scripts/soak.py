@@ -22,6 +22,7 @@ until the end), so an interrupted soak leaves its partial results. Exit code 0: 
 from __future__ import annotations
 
 import argparse
+import os
 import datetime as _dt
 import resource
 import sys
@@ -233,6 +234,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.threads:
         import torch
         torch.set_num_threads(args.threads)
+        os.environ["METARTT_THREADS"] = str(args.threads)  # make_tracker applies the package's thread policy
 
     from metartt_lite.data.sequences import load_sequence
     lengths: dict[str, int | None] = {}
