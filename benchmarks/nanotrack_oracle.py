@@ -9,7 +9,6 @@ where they part (IoU < 0.99), and each tracker's FPS in this process (1 thread).
 from __future__ import annotations
 
 import argparse
-import json
 import time
 
 import numpy as np

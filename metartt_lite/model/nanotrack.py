@@ -24,7 +24,7 @@ from ..core.checkpoint import WEIGHTS_DIR
 from ..core.utils import MetaRTTError
 
 __all__ = ["NANOTRACK_DIR", "NANOTRACK_V2", "NanoTrackNet", "NanoBackbone", "NanoHead", "load_nanotrack", "nano_subwindow",
-           "to_blob", "point_grid", "ltrb_corners"]
+           "to_blob", "point_grid", "ltrb_corners", "subwindow_origin"]
 
 NANOTRACK_DIR = WEIGHTS_DIR / "nanotrack"
 NANOTRACK_V2 = NANOTRACK_DIR / "nanotrackv2.pt"
@@ -197,14 +197,19 @@ def load_nanotrack(path: str | Path | None = None) -> NanoTrackNet:
     return net.eval()
 
 
+def subwindow_origin(center: np.ndarray, side: int) -> np.ndarray:
+    """Top-left corner (frame pixels) of the square crop of ``side`` pixels around ``center``:
+    ``int(c) - (side+1)//2``, as tracker_nano.cpp's ``getSubwindow``."""
+    return np.array([int(center[0]) - (side + 1) // 2, int(center[1]) - (side + 1) // 2], np.float64)
+
+
 def nano_subwindow(frame: np.ndarray, center: np.ndarray, original_sz: int, out_sz: int,
                    avg: np.ndarray | None = None) -> np.ndarray:
     """The square crop of side ``original_sz`` (pixels) whose top-left corner is ``int(c) - (sz+1)//2``,
     padded with the frame's mean colour where it leaves the frame, resized (bilinear) to ``out_sz`` —
     tracker_nano.cpp's ``getSubwindow``, without padding the whole frame."""
     H, W = frame.shape[:2]
-    c = (original_sz + 1) // 2
-    x0, y0 = int(center[0]) - c, int(center[1]) - c
+    x0, y0 = (int(v) for v in subwindow_origin(center, original_sz))
     x1, y1 = x0 + original_sz, y0 + original_sz  # exclusive
     ix0, iy0, ix1, iy1 = max(x0, 0), max(y0, 0), min(x1, W), min(y1, H)
     if (ix0, iy0, ix1, iy1) != (x0, y0, x1, y1) and avg is None:  # the mean is only needed for the padding

@@ -31,7 +31,7 @@ import torch
 from ..core import boxes as bx
 from ..core.config import SAMPLING
 from ..model.nano_head import NanoHeadConfig, frame_to_crop, head_forward, init_head, roi_vectors
-from ..model.nanotrack import nano_subwindow, to_blob
+from ..train.inner_loop import adapt
 from ..train.losses import pos_neg_ce
 from .nanotrack import NanoStep, NanoTracker
 
@@ -97,26 +97,25 @@ class MetaRTTNano:
             return head_forward(self.params, feats)
 
     def _adapt(self, pos: torch.Tensor, neg: torch.Tensor, phase: str) -> None:
-        """K steps of Eq. 2 (phase 'init') or Eq. 3 ('on') on mini-batches of ``pos``/``neg``."""
+        """K steps of Eq. 2 (phase 'init') or Eq. 3 ('on') on mini-batches of ``pos``/``neg``
+        (:func:`~metartt_lite.train.inner_loop.adapt`, first order: nothing is meta-learned here)."""
         cfg = self.cfg
         k = cfg.k_init if phase == "init" else cfg.k_on
+        if cfg.rates == "meta":
+            learned = self.rates_init if phase == "init" else self.rates_on
+            rates = [learned[min(step, len(learned) - 1)] for step in range(k)]
+        else:  # one hand-set rate per layer, fc6 × fc6_mult, the same at every step
+            lr = cfg.lr_init if phase == "init" else cfg.lr_on
+            rates = [{n: lr * (cfg.fc6_mult if n.startswith("fc6") else 1.0) for n in self.params}] * k
         g = torch.Generator().manual_seed(int(self.rng.integers(2**31)))
-        for step in range(k):
+
+        def loss_fn(theta, _step: int) -> torch.Tensor:
             ip = torch.randint(len(pos), (min(cfg.batch_pos, len(pos)),), generator=g)
             ineg = torch.randint(len(neg), (min(cfg.batch_neg, len(neg)),), generator=g)
-            theta = OrderedDict((n, p.detach().requires_grad_(True)) for n, p in self.params.items())
-            loss = pos_neg_ce(head_forward(theta, pos[ip]), head_forward(theta, neg[ineg]))
-            grads = torch.autograd.grad(loss, list(theta.values()))
-            with torch.no_grad():
-                if cfg.rates == "meta":
-                    rates = (self.rates_init if phase == "init" else self.rates_on)
-                    alpha = rates[min(step, len(rates) - 1)]
-                    self.params = OrderedDict((n, p - alpha[n] * gr) for (n, p), gr in zip(theta.items(), grads))
-                else:
-                    lr = cfg.lr_init if phase == "init" else cfg.lr_on
-                    self.params = OrderedDict((n, p - lr * (cfg.fc6_mult if n.startswith("fc6") else 1.0) * gr)
-                                              for (n, p), gr in zip(theta.items(), grads))
-        self.params = OrderedDict((n, p.detach()) for n, p in self.params.items())
+            return pos_neg_ce(head_forward(theta, pos[ip]), head_forward(theta, neg[ineg]))
+
+        start = OrderedDict((n, p.detach().requires_grad_(True)) for n, p in self.params.items())
+        self.params = OrderedDict((n, p.detach()) for n, p in adapt(start, loss_fn, rates, create_graph=False).items())
 
     # ------------------------------------------------------------------ samples
     def _samples(self, box: np.ndarray, n_pos: int, n_neg: int) -> tuple[np.ndarray, np.ndarray]:
@@ -131,9 +130,9 @@ class MetaRTTNano:
         keep = (ov < self.cfg.hard_iou) & (step.prob >= self.cfg.hard_prob)
         return step.boxes[keep]
 
-    def _vectors(self, step_or_map, origin: np.ndarray, scale: float, boxes: np.ndarray) -> torch.Tensor:
-        fmap = step_or_map.xf if isinstance(step_or_map, NanoStep) else step_or_map
-        return roi_vectors(fmap, frame_to_crop(boxes, origin, scale), self.cfg.head)
+    def _vectors(self, step: NanoStep, boxes: np.ndarray) -> torch.Tensor:
+        """RoI vectors of frame-pixel ``boxes`` on the backbone map of ``step``'s search crop."""
+        return roi_vectors(step.xf, frame_to_crop(boxes, step.origin, step.crop_scale), self.cfg.head)
 
     # ------------------------------------------------------------------ tracker
     def init(self, frame: np.ndarray, box) -> None:
@@ -150,8 +149,8 @@ class MetaRTTNano:
         step = self.nano.step(f)
         pos, neg = self._samples(b, self.cfg.n_pos_init, self.cfg.n_neg_init)
         hard = self._hard(step, b)
-        feats_pos = self._vectors(step, step.origin, step.crop_scale, pos)
-        feats_neg = self._vectors(step, step.origin, step.crop_scale, np.concatenate([neg, hard]))
+        feats_pos = self._vectors(step, pos)
+        feats_neg = self._vectors(step, np.concatenate([neg, hard]))
         self._adapt(feats_pos, feats_neg, "init")
         self.pos_mem.append(feats_pos[: self.cfg.n_pos])
         self.neg_mem.append(feats_neg)
@@ -161,7 +160,7 @@ class MetaRTTNano:
         self.frame += 1
         step = self.nano.step(frame)
         cand = np.argsort(-step.pscore, kind="stable")[: cfg.top_n]
-        feats = self._vectors(step, step.origin, step.crop_scale, step.boxes[cand])
+        feats = self._vectors(step, step.boxes[cand])
         s = self._scores(feats)
         logit = (s[:, 1] - s[:, 0]).numpy()
         p_head = 1.0 / (1.0 + np.exp(-logit))
@@ -176,8 +175,8 @@ class MetaRTTNano:
             if score > 0:  # a confident frame: remember it
                 pos, neg = self._samples(box, cfg.n_pos, cfg.n_neg)
                 hard = self._hard(step, box)
-                self.pos_mem.append(self._vectors(step, step.origin, step.crop_scale, pos))
-                self.neg_mem.append(self._vectors(step, step.origin, step.crop_scale, np.concatenate([neg, hard])))
+                self.pos_mem.append(self._vectors(step, pos))
+                self.neg_mem.append(self._vectors(step, np.concatenate([neg, hard])))
             if score < 0 or self.frame % cfg.interval == 0:
                 self._adapt(torch.cat(list(self.pos_mem)), torch.cat(list(self.neg_mem)), "on")
         return box, score

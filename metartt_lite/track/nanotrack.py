@@ -31,7 +31,8 @@ import torch
 
 from ..core.boxes import clip_boxes, validate_box
 from ..core.utils import MetaRTTError
-from ..model.nanotrack import NanoTrackNet, load_nanotrack, ltrb_corners, nano_subwindow, point_grid, to_blob
+from ..model.nanotrack import (NanoTrackNet, load_nanotrack, ltrb_corners, nano_subwindow, point_grid,
+                               subwindow_origin, to_blob)
 
 __all__ = ["NanoConfig", "NanoStep", "NanoTracker"]
 
@@ -141,7 +142,7 @@ class NanoTracker:
         side = max(int(s_x), 1)
         crop = nano_subwindow(f, self.pos, side, cfg.instance_size)
         xf = self._backbone(to_blob(crop))
-        origin = np.array([int(self.pos[0]) - (side + 1) // 2, int(self.pos[1]) - (side + 1) // 2], np.float64)
+        origin = subwindow_origin(self.pos, side)
         logits, ltrb, feat = self._head(self.zf, xf)
         prob = torch.softmax(logits[0].reshape(2, -1), 0)[1].numpy()
         d = ltrb[0].reshape(4, -1).numpy()

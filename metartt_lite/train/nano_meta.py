@@ -34,7 +34,8 @@ from ..core.config import SAMPLING
 from ..core.utils import MetaRTTError, atomic_torch_save, cache_dir
 from ..data.sequences import list_sequences, load_split
 from ..model.nano_head import NanoHeadConfig, frame_to_crop, head_forward, init_head, roi_vectors
-from ..model.nanotrack import NanoTrackNet, load_nanotrack, ltrb_corners, nano_subwindow, point_grid, to_blob
+from ..model.nanotrack import (NanoTrackNet, load_nanotrack, ltrb_corners, nano_subwindow, point_grid,
+                               subwindow_origin, to_blob)
 from .inner_loop import adapt
 from .losses import meta_test_loss, pos_neg_ce
 
@@ -118,7 +119,7 @@ def cache_nano(seq, net: NanoTrackNet | None = None, frame_step: int = 2, jitter
             s_z = np.sqrt((w + (w + h) / 2) * (h + (w + h) / 2))
             side = max(int(s_z * 255 / 127), 1)
             c = np.array([b[0] + w / 2, b[1] + h / 2]) + rng.uniform(-1, 1, 2) * jitter * np.sqrt(w * h)
-            origin = np.array([int(c[0]) - (side + 1) // 2, int(c[1]) - (side + 1) // 2], np.float64)
+            origin = subwindow_origin(c, side)
             xf = net.backbone(to_blob(nano_subwindow(f, c.astype(np.float32), side, 255)))
             logits, ltrb = net.ban_head(zf, xf)
             p = torch.softmax(logits[0].reshape(2, -1), 0)[1].numpy()
@@ -310,8 +311,9 @@ def _run(args) -> int:
     if any(s.name in _val_names(roots[0]) for s in seqs):
         raise MetaRTTError("a val sequence is among the training videos; refusing to meta-train on it")
     held = set(held_aside([s.name for s in seqs], args.held_aside))
-    caches = [cache_nano(s) for s in tqdm(seqs, desc="NanoTrack features")]
     cfg = NanoMetaConfig(iterations=args.iterations, seed=args.seed, first_order=args.first_order)
+    caches = [cache_nano(s, frame_step=cfg.frame_step, jitter=cfg.jitter)
+              for s in tqdm(seqs, desc="NanoTrack features")]
     extra = nano_meta_train([c for c in caches if c.name not in held], Path(args.out), cfg,
                             [c for c in caches if c.name in held])
     print(f"wrote {args.out}: best held-aside L_test {extra['held_aside_loss']:.4f} at iteration "
